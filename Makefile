@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine with Python 3.11 and pip (see README):
+#   make demo   create .venv, install, run the demo search on the embedded defaults
+#   make test   create .venv, install, run the test suite
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	@$(PY) -c 'import sys; assert sys.version_info[:2] == (3, 11), "nasseg needs Python 3.11, found " + sys.version.split()[0]'
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, pinned: on CPU machines this takes the CPU build, on GPU nodes the CUDA one
+	$(BIN)/pip install -q torch==2.13.0
+	# aihwkit without its declared deps (torchvision would break torch; see pyproject.toml)
+	$(BIN)/pip install -q --no-deps aihwkit==1.1.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(BIN)/nasseg search configs/demo.yaml
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/bench_train.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,7 @@
+"""Shared test settings: small thread counts so the suite behaves on a 2-core machine."""
+import os
+
+import torch
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+torch.set_num_threads(1)
