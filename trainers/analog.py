@@ -1,0 +1,131 @@
+"""The analog simulator behind one small interface (aihwkit's pure-PyTorch inference tiles).
+
+Everything that touches aihwkit lives here, so a faster simulator can replace it without
+changing the training loop: ``to_analog``, ``analog_optimizer``, ``to_digital``,
+``program_and_drift`` and ``count_tiles``.
+
+Why ``TorchInferenceRPUConfig``: aihwkit 1.1.0's compiled tiles fail with torch 2.13 ("weights
+must be a CPU tensor"); the torch tiles run on CPU and CUDA and support autograd through every
+layer we use. They do not support ``forward.w_noise`` or IR drop (aihwkit raises ConfigError), so
+the weight noise of hardware-aware training is injected with the weight *modifier* instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class HWAConfig:
+    """Hardware-aware training preset, after aihwkit's ``StandardHWATrainingPreset``.
+
+    Differences from that preset, forced by the torch tile: no ``forward.w_noise``/``ir_drop``;
+    training weight noise comes from ``modifier_std`` (additive Gaussian relative to the max
+    weight, as in Rasch et al. 2023). Tiles are square (``tile_size`` rows and columns) so the
+    static cost model counts them exactly.
+    """
+
+    tile_size: int = 512
+    modifier_std: float = 0.05      # weight noise during training (relative to max |w|)
+    out_noise: float = 0.04         # additive output noise (ADC/read)
+    inp_res: float = 254.0          # DAC steps (8 bit)
+    out_res: float = 254.0          # ADC steps (8 bit)
+    out_bound: float = 10.0         # output clipping
+    clip_weights: float = 1.0       # fixed weight clip after mapping
+    learn_input_range: bool = True  # learned DAC input range (init from data)
+    g_max: float = 25.0             # PCM max conductance (uS) for the noise model
+    drift_compensation: bool = True  # global drift compensation at read-out
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    def __post_init__(self) -> None:
+        if self.tile_size < 16:
+            raise ValueError(f"hwa.tile_size: {self.tile_size} is too small (>= 16)")
+        for name in ("modifier_std", "out_noise", "out_bound", "clip_weights", "g_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"hwa.{name}: must be >= 0, got {getattr(self, name)}")
+
+
+def rpu_config(hwa: HWAConfig):
+    """The aihwkit ``TorchInferenceRPUConfig`` for ``hwa``."""
+    from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
+    from aihwkit.simulator.configs import TorchInferenceRPUConfig
+    from aihwkit.simulator.parameters import (InputRangeParameter, IOParameters, MappingParameter,
+                                              PrePostProcessingParameter, WeightClipParameter,
+                                              WeightModifierParameter, WeightRemapParameter)
+    from aihwkit.simulator.parameters.enums import (BoundManagementType, NoiseManagementType,
+                                                    WeightClipType, WeightModifierType, WeightRemapType)
+
+    cfg = TorchInferenceRPUConfig()
+    cfg.mapping = MappingParameter(
+        weight_scaling_omega=1.0, weight_scaling_columnwise=True, max_input_size=hwa.tile_size,
+        max_output_size=hwa.tile_size, digital_bias=True, learn_out_scaling=True, out_scaling_columnwise=True)
+    cfg.forward = IOParameters(
+        inp_res=hwa.inp_res, out_res=hwa.out_res, bound_management=BoundManagementType.NONE,
+        noise_management=NoiseManagementType.CONSTANT if hwa.learn_input_range else NoiseManagementType.ABS_MAX,
+        nm_thres=1.0, out_noise=hwa.out_noise, out_bound=hwa.out_bound)
+    cfg.remap = WeightRemapParameter(remapped_wmax=1.0, type=WeightRemapType.CHANNELWISE_SYMMETRIC)
+    cfg.clip = WeightClipParameter(type=WeightClipType.FIXED_VALUE, fixed_value=hwa.clip_weights)
+    cfg.modifier = WeightModifierParameter(
+        type=WeightModifierType.ADD_NORMAL if hwa.modifier_std > 0 else WeightModifierType.NONE,
+        std_dev=hwa.modifier_std, rel_to_actual_wmax=True)
+    cfg.pre_post = PrePostProcessingParameter(input_range=InputRangeParameter(
+        enable=hwa.learn_input_range, init_value=3.0, init_from_data=100, init_std_alpha=3.0, decay=0.001,
+        input_min_percentage=0.95, output_min_percentage=0.95, manage_output_clipping=False,
+        gradient_scale=1.0, gradient_relative=True))
+    cfg.noise_model = PCMLikeNoiseModel(g_max=hwa.g_max)
+    cfg.drift_compensation = GlobalDriftCompensation() if hwa.drift_compensation else None
+    return cfg
+
+
+def to_analog(model: nn.Module, hwa: HWAConfig) -> nn.Module:
+    """Copy of ``model`` with every Conv2d/Linear on analog tiles (BN, ConvTranspose2d stay digital)."""
+    from aihwkit.nn.conversion import convert_to_analog
+
+    return convert_to_analog(copy.deepcopy(model), rpu_config(hwa))
+
+
+def to_digital(model: nn.Module) -> nn.Module:
+    """Copy of an analog model with plain torch layers holding the same (noise-free) weights."""
+    from aihwkit.nn.conversion import convert_to_digital
+
+    return convert_to_digital(copy.deepcopy(model))
+
+
+def is_analog(model: nn.Module) -> bool:
+    return hasattr(model, "analog_tiles") and count_tiles(model) > 0
+
+
+def count_tiles(model: nn.Module) -> int:
+    """Number of crossbar tiles aihwkit created for ``model``."""
+    return len(list(model.analog_tiles())) if hasattr(model, "analog_tiles") else 0
+
+
+def analog_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """aihwkit's AnalogAdam (beat AnalogSGD here: Dice 0.75 vs 0.64, see ENVIRONMENT.md)."""
+    from aihwkit.optim import AnalogAdam
+
+    opt = AnalogAdam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    opt.regroup_param_groups(model)
+    return opt
+
+
+def programmed_copy(model: nn.Module) -> nn.Module:
+    """A copy of an analog ``model`` with its weights programmed onto PCM (programming noise drawn
+    from torch's RNG, so a seed fixes it). The input model is untouched."""
+    programmed = copy.deepcopy(model).eval()
+    programmed.program_analog_weights()
+    return programmed
+
+
+def drift_to(programmed: nn.Module, t_seconds: float) -> None:
+    """Set a programmed model's conductances to their state ``t_seconds`` after programming.
+
+    aihwkit computes drift from the programmed state, so calls for increasing times need no
+    re-programming."""
+    programmed.drift_analog_weights(t_seconds)

@@ -1,0 +1,247 @@
+"""Train one NASSegNet from its ArchSpec, digitally or hardware-aware, and judge it under drift.
+
+The single entry point is :class:`Trainer`: ``fit(on_epoch)`` trains for the configured budget and
+calls ``on_epoch(metrics, trainer)`` after every epoch (the caller reports and checkpoints with
+``trainer.save``); ``drift_evaluation()`` programs the analog weights onto simulated PCM and scores
+the network at each drift time. Knows nothing of Ray or MLflow.
+
+Exact resume: every epoch re-seeds torch, the data sampler and the MONAI transforms from
+``(seed, epoch)``, so a checkpoint needs only model, optimizer and epoch to continue bit for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from monai.data import Dataset
+from monai.losses import DiceCELoss
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler
+
+from search_spaces import ArchSpec, build
+
+from .analog import HWAConfig, analog_optimizer, drift_to, programmed_copy, to_analog, to_digital
+from .data import Sample
+from .device import limit_threads, select_device
+from .inference import predict_probability
+from .metrics import SegmentationScores
+from .transforms import train_transforms, val_transforms
+
+log = logging.getLogger(__name__)
+
+#: 1 s, 1 h, 1 day, 30 days, 1 year after programming.
+DRIFT_TIMES: tuple[float, ...] = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
+MODES = ("analog", "digital")
+
+
+def time_label(seconds: float) -> str:
+    """Short label of a drift time: 1 -> '1s', 3600 -> '1h', 2592000 -> '30d', 31536000 -> '1y'."""
+    for unit, size in (("y", 365 * 86400.0), ("d", 86400.0), ("h", 3600.0), ("m", 60.0)):
+        if seconds >= size and (seconds / size).is_integer():
+            return f"{int(seconds / size)}{unit}"
+    return f"{seconds:g}s"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (non-finite loss); the trial should be recorded as failed."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run needs besides the spec and the data."""
+
+    mode: str = "analog"
+    epochs: int = 3
+    steps_per_epoch: int = 20
+    batch_size: int = 8
+    patch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    num_threads: int = 1
+    device: str = "auto"
+    channels: int = 1
+    threshold: float = 0.5
+    drift_times: tuple[float, ...] = DRIFT_TIMES
+    drift_reps: int = 3
+    hwa: HWAConfig = field(default_factory=HWAConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"train.mode: expected one of {MODES}, got {self.mode!r}")
+        for name in ("epochs", "steps_per_epoch", "batch_size", "num_threads", "drift_reps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.patch_size < 16 or self.patch_size % 8:
+            raise ValueError(f"train.patch_size: must be a multiple of 8 and >= 16, got {self.patch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"train.lr: must be > 0, got {self.lr}")
+        if not self.drift_times or any(t <= 0 for t in self.drift_times):
+            raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"train.channels: must be 1 or 3, got {self.channels}")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["drift_times"] = list(self.drift_times)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        data = dict(data)
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"train: unknown key(s) {sorted(unknown)}")
+        if isinstance(data.get("hwa"), dict):
+            hwa_unknown = set(data["hwa"]) - set(HWAConfig.__dataclass_fields__)
+            if hwa_unknown:
+                raise ValueError(f"train.hwa: unknown key(s) {sorted(hwa_unknown)}")
+            data["hwa"] = HWAConfig(**data["hwa"])
+        if "drift_times" in data:
+            data["drift_times"] = tuple(float(t) for t in data["drift_times"])
+        return cls(**data)
+
+
+def _as_items(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
+    return [{"image": s.image, "label": s.label[None].astype(np.float32)} for s in samples]
+
+
+class Trainer:
+    """Trains and evaluates the network of one spec (see module docstring)."""
+
+    def __init__(self, spec: ArchSpec, train: list[Sample], val: list[Sample], cfg: TrainConfig) -> None:
+        limit_threads(cfg.num_threads)
+        self.spec, self.cfg = spec, cfg
+        self.device = select_device(cfg.device)
+        net = build(spec, in_channels=cfg.channels, out_channels=1, seed=cfg.seed)
+        self.model: nn.Module = (to_analog(net, cfg.hwa) if cfg.mode == "analog" else net).to(self.device)
+        self.optimizer = (analog_optimizer(self.model, cfg.lr, cfg.weight_decay) if cfg.mode == "analog"
+                          else torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
+        self.loss_fn = DiceCELoss(sigmoid=True)
+        self.train_tf = train_transforms(cfg.patch_size)
+        self.train_ds = Dataset(_as_items(train), transform=self.train_tf)
+        vt = val_transforms()
+        self.val_items = [vt(item) for item in _as_items(val)]
+        self.epoch = 0
+        self.history: list[dict[str, float]] = []
+
+    # -- training ---------------------------------------------------------------------------
+    def _epoch_seed(self) -> int:
+        return self.cfg.seed * 100_003 + self.epoch
+
+    def train_epoch(self) -> float:
+        """One epoch of ``steps_per_epoch`` random patches; returns the mean loss."""
+        seed = self._epoch_seed()
+        torch.manual_seed(seed)
+        self.train_tf.set_random_state(seed=seed % 2**32)
+        sampler = RandomSampler(self.train_ds, replacement=True,
+                                num_samples=self.cfg.steps_per_epoch * self.cfg.batch_size,
+                                generator=torch.Generator().manual_seed(seed))
+        loader = DataLoader(self.train_ds, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=0)
+        self.model.train()
+        losses = []
+        for batch in loader:
+            image = batch["image"].to(self.device)
+            target = (batch["label"] > 0).float().to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(image), target)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"non-finite loss {loss.item()} at epoch {self.epoch + 1}")
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+        self.epoch += 1
+        return float(np.mean(losses))
+
+    def fit(self, on_epoch: Callable[[dict[str, float], "Trainer"], None] | None = None,
+            epochs: int | None = None) -> list[dict[str, float]]:
+        """Train up to ``epochs`` (default: the config's) and score on validation after each."""
+        target = self.cfg.epochs if epochs is None else epochs
+        while self.epoch < target:
+            loss = self.train_epoch()
+            metrics = {"epoch": self.epoch, "loss": loss,
+                       **{f"val_{k}": v for k, v in self.evaluate().items()}}
+            self.history.append(metrics)
+            log.info("epoch %d: loss %.4f val dice %.4f", self.epoch, loss, metrics["val_dice"])
+            if on_epoch is not None:
+                on_epoch(metrics, self)
+        return self.history
+
+    # -- evaluation -------------------------------------------------------------------------
+    def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
+        """Dice, IoU, PQ and instance F1 of ``model`` (default: the one being trained) on
+        whole validation images. An analog model runs with its read/output noise, no drift."""
+        model = self.model if model is None else model
+        scores = SegmentationScores(self.cfg.threshold)
+        for item in self.val_items:
+            prob = predict_probability(model, item["image"], self.cfg.patch_size)
+            scores.add(prob, item["label"])
+        return scores.result()
+
+    def drift_evaluation(self) -> dict[str, float]:
+        """Scores of the same weights digitally and after PCM programming + drift.
+
+        For each of ``drift_reps`` programming draws (seeded), the weights are programmed once
+        and drifted to every time in ``drift_times``. Returns ``{metric}_digital`` and, per
+        time label, ``{metric}_{t}``, ``{metric}_{t}_std`` and ``dice_drop_{t}`` (digital minus
+        analog Dice). A digitally trained model is converted to analog first (the baseline).
+        """
+        analog = self.model if self.cfg.mode == "analog" else to_analog(self.model, self.cfg.hwa).to(self.device)
+        digital = to_digital(analog) if self.cfg.mode == "analog" else self.model
+        out = {f"{k}_digital": v for k, v in self.evaluate(digital).items()}
+        per_time: dict[str, list[dict[str, float]]] = {time_label(t): [] for t in self.cfg.drift_times}
+        rng_state = torch.get_rng_state()
+        for rep in range(self.cfg.drift_reps):
+            torch.manual_seed(self.cfg.seed * 7919 + rep)
+            programmed = programmed_copy(analog)
+            for t in self.cfg.drift_times:
+                drift_to(programmed, t)
+                per_time[time_label(t)].append(self.evaluate(programmed))
+        torch.set_rng_state(rng_state)
+        for label, runs in per_time.items():
+            for metric in runs[0]:
+                values = np.array([r[metric] for r in runs])
+                out[f"{metric}_{label}"] = float(values.mean())
+                out[f"{metric}_{label}_std"] = float(values.std())
+            out[f"dice_drop_{label}"] = out["dice_digital"] - out[f"dice_{label}"]
+        return out
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write model (incl. analog tile state), optimizer, epoch and history to ``path``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "history": self.history, "spec": self.spec.to_json(), "config": self.cfg.as_dict()}, path)
+        return path
+
+    def load(self, path: str | Path) -> None:
+        """Continue from a checkpoint written by :meth:`save` for the same spec."""
+        state = torch.load(Path(path), map_location=self.device, weights_only=False)
+        if ArchSpec.from_json(state["spec"]) != self.spec:
+            raise ValueError(f"{path}: checkpoint is for another architecture")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+
+
+def digital_copy(trainer: Trainer) -> nn.Module:
+    """A plain-torch copy of the trained network (for export and ``predict``)."""
+    return to_digital(trainer.model) if trainer.cfg.mode == "analog" else copy.deepcopy(trainer.model)
+
+
+def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
+    """``cfg`` with some fields replaced (validated again)."""
+    return replace(cfg, **changes)
+
+
+def finite_or_nan(value: float) -> float:
+    return value if math.isfinite(value) else float("nan")
