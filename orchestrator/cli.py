@@ -1,7 +1,121 @@
-"""nasseg command line (placeholder until the orchestrator lands)."""
+"""nasseg command line: ``search``, ``report``, ``predict``.
+
+Every input problem (bad config, missing data, unreachable MLflow or Ray) ends with one line
+``nasseg: error: ...`` and exit code 2, before any trial starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
 import sys
+from pathlib import Path
+
+EXIT_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nasseg", description="Hardware-aware NAS for nuclei segmentation "
+                                "on analog in-memory computing hardware.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("search", help="run or resume a search")
+    s.add_argument("config", help="YAML config (e.g. configs/demo.yaml)")
+    s.add_argument("--name", help="search name (MLflow experiment, storage folder)")
+    s.add_argument("--trials", type=int, help="number of trained trials")
+    s.add_argument("--data", help="dsb2018:PATH | folder:PATH | synthetic[:N]")
+    s.add_argument("--address", help="Ray cluster: auto | ray://host:port | host:port (default: local Ray)")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    s.add_argument("--storage", help="folder for Ray checkpoints and the search state")
+    s.add_argument("--warm-start", help="MLflow experiment whose trials pre-fit the surrogate")
+    s.add_argument("--resume", action="store_true", help="continue an interrupted search (same name)")
+    r = sub.add_parser("report", help="write trials.csv and plots of a search, log them to MLflow")
+    r.add_argument("name")
+    r.add_argument("--config", help="the search's YAML (default: the saved config under --storage)")
+    r.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    r.add_argument("--storage", default="nasseg_runs")
+    r.add_argument("--output", help="output folder (default: <storage>/<name>/report)")
+    q = sub.add_parser("predict", help="segment images with a registered model")
+    q.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/nasseg-demo/latest")
+    q.add_argument("--input", required=True, help="folder of PNG/TIFF images")
+    q.add_argument("--output", required=True, help="folder for label TIFFs and overlay PNGs")
+    q.add_argument("--drift", type=float, help="simulate the analog network this many seconds after programming")
+    q.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("nasseg: the search command is not implemented yet", file=sys.stderr)
-    return 2
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from .config import ConfigError
+    from trainers.data import DataError
+
+    try:
+        if args.command == "search":
+            return _search(args)
+        if args.command == "report":
+            return _report(args)
+        return _predict(args)
+    except (ConfigError, DataError, ConnectionError, FileNotFoundError) as exc:
+        print(f"nasseg: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("nasseg: interrupted; resume with the same command and --resume", file=sys.stderr)
+        return 130
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .config import SearchConfig
+    from .search import run_search
+
+    cfg = SearchConfig.from_yaml(args.config, {
+        "name": args.name, "trials": args.trials, "data": args.data, "address": args.address,
+        "tracking_uri": args.tracking_uri, "storage": args.storage, "warm_start": args.warm_start})
+    outcome = run_search(cfg, resume=args.resume)
+    return 0 if outcome.trials > 0 else 1
+
+
+def _load_saved(args: argparse.Namespace):
+    import json
+
+    from .config import ConfigError, SearchConfig
+
+    if args.config:
+        return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
+                                                    "storage": args.storage})
+    saved = Path(args.storage) / args.name / "search_config.json"
+    if not saved.exists():
+        raise ConfigError(f"{saved}: no saved search config (pass --config or --storage)")
+    return SearchConfig.from_dict(json.loads(saved.read_text())).with_overrides(
+        tracking_uri=args.tracking_uri, storage=args.storage)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .tracking import Tracker, connect
+
+    cfg = _load_saved(args)
+    connect(cfg.resolved_tracking_uri())
+    tracker = Tracker(cfg)
+    if tracker.client.get_experiment_by_name(cfg.name) is None:
+        raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
+    out = write_report(cfg, tracker, Path(args.output) if args.output else None)
+    print(f"nasseg: report of {cfg.name!r} written to {out} and logged to its parent run")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .config import SearchConfig
+    from .predict import predict_folder
+    from .tracking import connect
+
+    uri = SearchConfig(tracking_uri=args.tracking_uri).resolved_tracking_uri()
+    connect(uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    written = predict_folder(args.model, uri, Path(args.input), Path(args.output), args.drift)
+    print(f"nasseg: {len(written)} image(s) segmented into {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

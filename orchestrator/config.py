@@ -1,0 +1,273 @@
+"""SearchConfig: every knob of a search, read from YAML + CLI flags and validated once.
+
+It flows unchanged from the CLI to every trial and is saved with the search
+(``<storage>/<name>/search_config.json``) so that a resume uses the same one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search_spaces import PRESETS, Constraints, SpaceBounds, SpecError
+from trainers.data import DataError, check_data_spec
+from trainers.train import TrainConfig
+
+#: Objectives a search may optimise: metric name -> direction.
+OBJECTIVE_DIRECTIONS = {"tiles": "min", "params": "min", "macs_per_px": "min", "digital_params": "min"}
+_DICE_OBJECTIVE = re.compile(r"(dice|iou|pq|f1_inst)_(digital|\d+(?:\.\d+)?[smhdy])")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+def objective_direction(name: str) -> str:
+    if name in OBJECTIVE_DIRECTIONS:
+        return OBJECTIVE_DIRECTIONS[name]
+    if _DICE_OBJECTIVE.fullmatch(name):
+        return "max"
+    raise ConfigError(f"objectives: unknown objective {name!r}; use e.g. dice_1d, dice_1y, f1_inst_30d, "
+                      f"tiles, params, macs_per_px")
+
+
+@dataclass(frozen=True)
+class PrescreenConfig:
+    """How candidates are filtered before training (see ``orchestrator.prescreen``)."""
+
+    candidates: int = 4          # candidates drawn per started trial once the surrogate is ready
+    min_observations: int = 4    # finished trials before the surrogate ranks
+    max_draws: int = 200         # infeasible draws in a row before giving up (constraints too tight)
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int = 2
+    retries: int = 1             # re-runs of a crashed trial from its last checkpoint
+
+
+@dataclass(frozen=True)
+class SchedulerConfig:
+    """ASHA on the per-epoch analog validation Dice (``val_dice``)."""
+
+    enabled: bool = True
+    grace_period: int = 1
+    reduction_factor: int = 2
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    name: str = "demo"
+    data: str = "synthetic"
+    val_fraction: float = 0.25
+    trials: int = 8
+    seed: int = 0
+    objectives: tuple[str, ...] = ("dice_1d",)
+    space: str = "default"
+    bounds: SpaceBounds = field(default_factory=SpaceBounds)
+    constraints: Constraints = field(default_factory=Constraints)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    address: str | None = None          # None: start a local Ray; "auto", "ray://h:p", "h:p"
+    tracking_uri: str = "sqlite:///mlflow.db"
+    storage: str = "nasseg_runs"
+    warm_start: str | None = None       # MLflow experiment whose trials pre-fit the surrogate
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def primary_objective(self) -> str:
+        return self.objectives[0]
+
+    @property
+    def modes(self) -> list[str]:
+        return [objective_direction(o) for o in self.objectives]
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.storage).expanduser().resolve()
+
+    @property
+    def search_dir(self) -> Path:
+        return self.storage_path / self.name
+
+    # -- (de)serialisation ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["objectives"] = list(self.objectives)
+        d["bounds"] = self.bounds.as_dict()
+        d["train"] = self.train.as_dict()
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=1)
+
+    def flat_params(self) -> dict[str, str]:
+        """The config as flat ``a.b`` -> str pairs (MLflow params of the parent run)."""
+        out: dict[str, str] = {}
+
+        def walk(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(f"{prefix}.{k}" if prefix else k, v)
+            else:
+                out[prefix] = json.dumps(value) if isinstance(value, (list, tuple)) else str(value)
+
+        walk("", self.to_dict())
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+        """Build and validate; every problem raises ConfigError naming the key."""
+        data = dict(data or {})
+        _no_unknown("", data, {f.name for f in fields(cls)})
+        kw: dict[str, Any] = {}
+        for key in ("name", "data", "space", "tracking_uri", "storage"):
+            if key in data:
+                kw[key] = _typed(key, data[key], str)
+        for key in ("address", "warm_start"):
+            if data.get(key) is not None:
+                kw[key] = _typed(key, data[key], str)
+        if "trials" in data:
+            kw["trials"] = _typed("trials", data["trials"], int)
+        if "seed" in data:
+            kw["seed"] = _typed("seed", data["seed"], int)
+        if "val_fraction" in data:
+            kw["val_fraction"] = float(_typed("val_fraction", data["val_fraction"], (int, float)))
+        if "objectives" in data:
+            objs = data["objectives"]
+            kw["objectives"] = tuple([objs] if isinstance(objs, str) else objs)
+        space = kw.get("space", "default")
+        if space not in PRESETS:
+            raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
+        try:
+            base = PRESETS[space].as_dict()
+            base.update(_section("bounds", data.get("bounds")))
+            kw["bounds"] = SpaceBounds.from_dict(base)
+        except (SpecError, TypeError) as exc:
+            raise ConfigError(str(exc)) from None
+        kw["constraints"] = _dataclass("constraints", Constraints, data.get("constraints"))
+        kw["prescreen"] = _dataclass("prescreen", PrescreenConfig, data.get("prescreen"))
+        kw["resources"] = _dataclass("resources", ResourcesConfig, data.get("resources"))
+        kw["scheduler"] = _dataclass("scheduler", SchedulerConfig, data.get("scheduler"))
+        try:
+            kw["train"] = TrainConfig.from_dict(_section("train", data.get("train")))
+        except (ValueError, TypeError) as exc:
+            msg = str(exc)
+            raise ConfigError(msg if msg.startswith("train") else f"train: {msg}") from None
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SearchConfig":
+        """Read a YAML file, apply CLI overrides (``None`` values ignored), validate."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: top level must be a mapping of keys")
+        for key, value in (overrides or {}).items():
+            if value is not None:
+                data[key] = value
+        return cls.from_dict(data)
+
+    def with_overrides(self, **changes: Any) -> "SearchConfig":
+        cfg = replace(self, **{k: v for k, v in changes.items() if v is not None})
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name):
+            raise ConfigError(f"name: {self.name!r} must be 1-64 letters, digits, '_', '.', '-'")
+        if self.trials < 1:
+            raise ConfigError(f"trials: must be >= 1, got {self.trials}")
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction: must be in (0, 1), got {self.val_fraction}")
+        if not self.objectives:
+            raise ConfigError("objectives: list at least one objective")
+        if len(set(self.objectives)) != len(self.objectives):
+            raise ConfigError(f"objectives: duplicates in {list(self.objectives)}")
+        for obj in self.objectives:
+            objective_direction(obj)
+            label = obj.rsplit("_", 1)[-1]
+            if OBJECTIVE_DIRECTIONS.get(obj) is None and label != "digital":
+                from trainers.train import time_label
+
+                labels = [time_label(t) for t in self.train.drift_times]
+                if label not in labels:
+                    raise ConfigError(f"objectives: {obj} needs drift time {label}, but train.drift_times "
+                                      f"gives {labels}")
+        if objective_direction(self.primary_objective) != "max":
+            raise ConfigError(f"objectives: the first objective must be a quality score (e.g. dice_1d), "
+                              f"got {self.primary_objective}")
+        p = self.prescreen
+        if p.candidates < 1 or p.min_observations < 2 or p.max_draws < 1:
+            raise ConfigError("prescreen: candidates >= 1, min_observations >= 2, max_draws >= 1")
+        r = self.resources
+        if r.cpus_per_trial <= 0 or r.gpus_per_trial < 0 or r.max_concurrent_trials < 1 or r.retries < 0:
+            raise ConfigError("resources: cpus_per_trial > 0, gpus_per_trial >= 0, max_concurrent_trials >= 1, "
+                              "retries >= 0")
+        if self.scheduler.grace_period < 1 or self.scheduler.reduction_factor < 2:
+            raise ConfigError("scheduler: grace_period >= 1 and reduction_factor >= 2")
+        if self.address is not None and not re.fullmatch(r"auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+", self.address):
+            raise ConfigError(f"address: {self.address!r} must be 'auto', 'ray://host:port' or 'host:port'")
+        if not re.match(r"(sqlite|postgresql|mysql|https?|file|databricks)(\+\w+)?:", self.tracking_uri):
+            raise ConfigError(f"tracking_uri: {self.tracking_uri!r} is not an MLflow tracking URI "
+                              f"(e.g. sqlite:///mlflow.db or http://host:5000)")
+        try:
+            check_data_spec(self.data)
+        except DataError as exc:
+            raise ConfigError(f"data: {exc}") from None
+
+    def resolved_tracking_uri(self) -> str:
+        """Relative SQLite paths are made absolute, so Ray workers and resumes hit the same file."""
+        if self.tracking_uri.startswith("sqlite:///") and not self.tracking_uri.startswith("sqlite:////"):
+            return "sqlite:///" + os.path.abspath(self.tracking_uri[len("sqlite:///"):])
+        return self.tracking_uri
+
+
+def _no_unknown(section: str, data: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = f"{section}: " if section else ""
+        raise ConfigError(f"{where}unknown key(s) {unknown}; known: {sorted(known)}")
+
+
+def _section(name: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: must be a mapping, got {type(value).__name__}")
+    return dict(value)
+
+
+def _typed(key: str, value: Any, types: type | tuple[type, ...]) -> Any:
+    wants_bool = types is bool or (isinstance(types, tuple) and bool in types)
+    if (isinstance(value, bool) and not wants_bool) or not isinstance(value, types):
+        raise ConfigError(f"{key}: wrong type {type(value).__name__} ({value!r})")
+    return value
+
+
+def _dataclass(name: str, cls: type, value: Any) -> Any:
+    data = _section(name, value)
+    _no_unknown(name, data, {f.name for f in fields(cls)})
+    for f in fields(cls):
+        if f.name in data and data[f.name] is not None:
+            default = getattr(cls(), f.name)
+            want: Any = (int, float) if isinstance(default, float) or default is None else type(default)
+            _typed(f"{name}.{f.name}", data[f.name], want)
+    return cls(**data)

@@ -1,0 +1,17 @@
+"""Pareto front of trials over several objectives (hand-written: a few lines, no library needed
+for n < 10^4 points; optuna's own helper works on FrozenTrials only)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+
+def pareto_mask(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[bool]:
+    """``True`` for points that no other point dominates (``modes``: "max"/"min" per objective)."""
+    signs = [1.0 if m == "max" else -1.0 for m in modes]
+    pts = [[s * v for s, v in zip(signs, row)] for row in values]
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+    return [not any(dominates(q, p) for q in pts if q is not p) for p in pts]

@@ -1,0 +1,156 @@
+"""PrescreenSearcher: a Ray Tune searcher that wraps OptunaSearch and filters its candidates.
+
+For each trial Ray Tune wants to start, it draws candidates from Optuna (TPE over
+``search_spaces.suggest``), rejects at once those that break the static constraints (max params,
+tiles, digital params, MACs: an infeasible candidate never reaches a worker), and, once the
+surrogate has ``min_observations`` finished trials, draws ``candidates`` feasible ones and sends
+only the best-ranked to training. Until then candidates pass through unranked. Every rejected
+candidate is told to Optuna as PRUNED (TPE learns from it as a bad region) and handed to
+``on_reject`` (MLflow records it as a ``prescreened`` child run).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import pickle
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces import ArchSpec, SpaceBounds, hardware_cost, suggest, violations
+
+from .config import SearchConfig
+from .surrogate import Surrogate
+
+log = logging.getLogger(__name__)
+
+
+class PrescreenError(RuntimeError):
+    """No feasible candidate could be drawn (constraints too tight for the space)."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A candidate that was not trained, and why."""
+
+    candidate_id: str
+    for_trial: str
+    spec: ArchSpec
+    reason: str
+    predicted: float | None
+    cost: dict[str, float]
+
+
+def define_space(trial: Any, bounds: SpaceBounds) -> dict[str, str]:
+    """Optuna define-by-run function: sample a spec, hand its canonical JSON to the trial."""
+    return {"arch": suggest(trial, bounds).to_json()}
+
+
+def make_optuna_search(cfg: SearchConfig) -> OptunaSearch:
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=max(2, min(10, cfg.trials // 3)))
+    metric: str | list[str] = cfg.primary_objective if len(cfg.objectives) == 1 else list(cfg.objectives)
+    mode: str | list[str] = cfg.modes[0] if len(cfg.objectives) == 1 else cfg.modes
+    return OptunaSearch(space=functools.partial(define_space, bounds=cfg.bounds), metric=metric, mode=mode,
+                        sampler=sampler)
+
+
+class PrescreenSearcher(Searcher):
+    def __init__(self, cfg: SearchConfig, surrogate: Surrogate | None = None,
+                 on_reject: Callable[[Rejection], None] | None = None) -> None:
+        super().__init__(metric=cfg.primary_objective, mode="max")
+        self.cfg = cfg
+        self.inner = make_optuna_search(cfg)
+        self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations)
+        self.on_reject = on_reject
+        self.candidate_of: dict[str, str] = {}      # Tune trial id -> Optuna candidate id
+        self.spec_of: dict[str, str] = {}           # Tune trial id -> arch JSON
+        self.predicted_of: dict[str, float] = {}    # Tune trial id -> surrogate prediction
+        self.rejections = 0
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        return True  # metric and mode come from SearchConfig, not from TuneConfig
+
+    # -- suggestion -------------------------------------------------------------------------
+    def _reject(self, cid: str, trial_id: str, spec: ArchSpec, reason: str, predicted: float | None,
+                cost: dict[str, float]) -> None:
+        self.inner.on_trial_complete(cid, result=None, error=False)  # Optuna: PRUNED
+        self.rejections += 1
+        if self.on_reject is not None:
+            self.on_reject(Rejection(cid, trial_id, spec, reason, predicted, cost))
+
+    def suggest(self, trial_id: str) -> dict | None:
+        need = self.cfg.prescreen.candidates if self.surrogate.ready else 1
+        feasible: list[tuple[str, dict, ArchSpec, dict]] = []
+        draws = 0
+        while len(feasible) < need:
+            if draws >= self.cfg.prescreen.max_draws:
+                if feasible:
+                    break
+                raise PrescreenError(f"{draws} candidates in a row broke the constraints "
+                                     f"({self.cfg.constraints}); loosen them or shrink the bounds")
+            cid = f"{trial_id}-c{draws}"
+            draws += 1
+            config = self.inner.suggest(cid)
+            spec = ArchSpec.from_json(config["arch"])
+            hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
+            cost = hw.as_dict()
+            reasons = violations(hw, self.cfg.constraints)
+            if reasons:
+                self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
+            else:
+                feasible.append((cid, config, spec, cost))
+        predicted: float | None = None
+        chosen = feasible[0]
+        if self.surrogate.ready and len(feasible) > 1:
+            preds = self.surrogate.predict([f[2] for f in feasible])
+            order = np.argsort(-preds, kind="stable")
+            chosen, predicted = feasible[order[0]], float(preds[order[0]])
+            for rank, i in enumerate(order[1:], start=2):
+                cid, _, spec, cost = feasible[i]
+                self._reject(cid, trial_id, spec, f"surrogate: ranked {rank}/{len(feasible)} "
+                             f"(predicted {preds[i]:.4f} < {predicted:.4f})", float(preds[i]), cost)
+        elif self.surrogate.ready:
+            predicted = float(self.surrogate.predict([chosen[2]])[0])
+        cid, config, spec, _ = chosen
+        self.candidate_of[trial_id] = cid
+        self.spec_of[trial_id] = spec.to_json()
+        if predicted is not None:
+            self.predicted_of[trial_id] = predicted
+        return {"arch": spec.to_json(), "candidate": cid, "predicted": predicted}
+
+    # -- feedback ---------------------------------------------------------------------------
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        pass  # ASHA (Ray) does early stopping; Optuna's TPE only needs final values
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        cid = self.candidate_of.get(trial_id)
+        if cid is None:
+            return
+        finished = bool(result) and not error and self.cfg.primary_objective in result
+        if finished and all(o in result for o in self.cfg.objectives):
+            self.inner.on_trial_complete(cid, result=result, error=False)
+            self.surrogate.observe(ArchSpec.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
+        else:  # stopped by ASHA (no final score) or failed
+            self.inner.on_trial_complete(cid, result=None, error=error)
+
+    # -- state ------------------------------------------------------------------------------
+    def save(self, checkpoint_path: str) -> None:
+        state = {"inner": self.inner.__dict__.copy(), "surrogate": self.surrogate.to_dict(),
+                 "candidate_of": self.candidate_of, "spec_of": self.spec_of, "predicted_of": self.predicted_of,
+                 "rejections": self.rejections}
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(state, f)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as f:
+            state = pickle.load(f)
+        self.inner.__dict__.update(state["inner"])
+        self.surrogate = Surrogate.from_dict(state["surrogate"])
+        self.candidate_of, self.spec_of = state["candidate_of"], state["spec_of"]
+        self.predicted_of, self.rejections = state["predicted_of"], state["rejections"]

@@ -1,0 +1,62 @@
+"""Compact live progress of a search (instead of Ray's raw trial table)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class ProgressView(Callback):
+    """One line per event: trials done/running/prescreened/failed, best so far, elapsed, ETA."""
+
+    def __init__(self, total: int, objective: str, searcher: Any, stream: TextIO | None = None) -> None:
+        self.total, self.objective, self.searcher = total, objective, searcher
+        self.stream = stream
+        self.start = time.time()
+        self.best: tuple[float, str] | None = None
+
+    def restart_clock(self) -> None:
+        self.start = time.time()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["stream"] = None
+        return state
+
+    def _line(self, trials: list, event: str) -> None:
+        done = sum(t.status == "TERMINATED" for t in trials)
+        failed = sum(t.status == "ERROR" for t in trials)
+        running = sum(t.status == "RUNNING" for t in trials)
+        finished = done + failed
+        elapsed = time.time() - self.start
+        eta = elapsed / finished * (self.total - finished) if finished else float("nan")
+        best = f"best {self.objective} {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
+        line = (f"[{_fmt(elapsed)}] {event:<28} trials {finished}/{self.total} done ({failed} failed), "
+                f"{running} running, {self.searcher.rejections} prescreened | {best} | "
+                f"ETA {_fmt(eta) if finished else '?'}")
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, f"start {trial.trial_id}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        score = result.get(self.objective)
+        if score is not None and (self.best is None or score > self.best[0]):
+            self.best = (float(score), trial.trial_id)
+        if score is not None:
+            self._line(trials, f"scored {trial.trial_id}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        stage = "trained" if self.objective in (trial.last_result or {}) else "stopped (ASHA)"
+        self._line(trials, f"{stage} {trial.trial_id}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trials, f"failed {trial.trial_id}")

@@ -1,0 +1,165 @@
+"""Search report from MLflow: trials.csv and PNG plots, logged to the parent run.
+
+Plots: Pareto front (primary objective vs crossbar tiles), drift curves of the top trials,
+surrogate predicted-vs-measured, segmentation overlays of the registered best model.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .config import SearchConfig  # noqa: E402
+from .pareto import pareto_mask  # noqa: E402
+from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker  # noqa: E402
+
+log = logging.getLogger(__name__)
+DRIFT_LABELS = ("1s", "1h", "1d", "30d", "1y")
+
+
+def trials_table(tracker: Tracker) -> pd.DataFrame:
+    """One row per child run (trials and prescreened candidates) with tags, params and metrics."""
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], max_results=50_000,
+        filter_string=f"tags.`{SEARCH}` = '{tracker.cfg.name}' and tags.`{ROLE}` = 'trial'")
+    rows = []
+    for r in runs:
+        row = {"trial_id": r.data.tags.get(TRIAL_ID), "stage": r.data.tags.get(STAGE), "run_id": r.info.run_id,
+               "reason": r.data.tags.get("nasseg.reason", "")}
+        row.update(r.data.metrics)
+        row.update({k: v for k, v in r.data.params.items() if k.startswith("arch.")})
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("trial_id").reset_index(drop=True) if rows else pd.DataFrame()
+
+
+def plot_pareto(df: pd.DataFrame, cfg: SearchConfig, path: Path) -> None:
+    obj = cfg.primary_objective
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    t = df[(df["stage"] == "trained")] if "stage" in df else df.iloc[0:0]
+    if obj in t and "tiles" in t and len(t):
+        t = t.dropna(subset=[obj, "tiles"])
+        mask = np.array(pareto_mask(t[[obj, "tiles"]].to_numpy().tolist(), ["max", "min"]))
+        ax.scatter(t["tiles"][~mask], t[obj][~mask], c="tab:gray", label="trained")
+        front = t[mask].sort_values("tiles")
+        ax.plot(front["tiles"], front[obj], "o-", c="tab:red", label="Pareto front")
+        for _, row in front.iterrows():
+            ax.annotate(str(row["trial_id"])[-5:], (row["tiles"], row[obj]), fontsize=7)
+    ax.set_xlabel("analog crossbar tiles")
+    ax.set_ylabel(obj)
+    ax.set_title(f"{cfg.name}: {obj} vs hardware cost")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    labels = [lab for lab in DRIFT_LABELS if f"dice_{lab}" in df]
+    if labels and "stage" in df:
+        t = df[df["stage"] == "trained"].dropna(subset=[f"dice_{labels[0]}"])
+        t = t.sort_values(cfg.primary_objective if cfg.primary_objective in t else f"dice_{labels[0]}",
+                          ascending=False).head(top)
+        x = np.arange(len(labels))
+        for i, (_, row) in enumerate(t.iterrows()):
+            y = [row.get(f"dice_{lab}", np.nan) for lab in labels]
+            err = [row.get(f"dice_{lab}_std", 0.0) for lab in labels]
+            line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=str(row["trial_id"])[-8:])
+            if "dice_digital" in row and not np.isnan(row["dice_digital"]):
+                ax.axhline(row["dice_digital"], ls="--", lw=0.8, c=line[0].get_color())
+        ax.set_xticks(x, labels)
+    ax.set_xlabel("time after programming (PCM drift)")
+    ax.set_ylabel("analog Dice (mean ± std over noise draws); dashed: digital")
+    ax.set_title(f"{cfg.name}: drift curves of the top trials")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_surrogate(df: pd.DataFrame, cfg: SearchConfig, path: Path, tau: float | None) -> None:
+    obj = cfg.primary_objective
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    if "surrogate_predicted" in df and obj in df:
+        t = df[df["stage"] == "trained"].dropna(subset=["surrogate_predicted", obj])
+        ax.scatter(t["surrogate_predicted"], t[obj])
+        lo = float(min(t["surrogate_predicted"].min(), t[obj].min())) if len(t) else 0
+        hi = float(max(t["surrogate_predicted"].max(), t[obj].max())) if len(t) else 1
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel(f"surrogate prediction (before the trial was seen)")
+    ax.set_ylabel(f"measured {obj}")
+    ax.set_title(f"surrogate ranking, Kendall tau = {tau:.3f}" if tau is not None else "surrogate (too few points)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_overlays(cfg: SearchConfig, model_uri: str, path: Path, n_images: int = 3) -> None:
+    """Best model on validation images: ground truth vs digital and 1-day-drift predictions."""
+    import torch
+    from skimage.segmentation import find_boundaries
+
+    from trainers.analog import drift_to, programmed_copy
+    from trainers.data import load_samples, split_by_image
+    from trainers.inference import predict_probability
+    from trainers.metrics import instances_from_probability
+    from trainers.transforms import val_transforms
+
+    from .model_export import load_bundle
+
+    bundle = load_bundle(model_uri, cfg.resolved_tracking_uri())
+    _, val = split_by_image(load_samples(cfg.data, channels=bundle.meta["channels"], seed=cfg.seed),
+                            cfg.val_fraction, cfg.seed)
+    torch.manual_seed(0)
+    drifted = programmed_copy(bundle.analog())
+    drift_to(drifted, 86400.0)
+    vt = val_transforms()
+    val = val[:n_images]
+    fig, axes = plt.subplots(len(val), 3, figsize=(10, 3.4 * len(val)), squeeze=False)
+    for row, sample in zip(axes, val):
+        item = vt({"image": sample.image, "label": sample.label[None].astype(np.float32)})
+        img = item["image"][0].numpy()
+        for ax, (title, labels) in zip(row, [
+                ("ground truth", sample.label),
+                ("digital", instances_from_probability(predict_probability(bundle.digital, item["image"], bundle.meta["patch_size"])[0].numpy())),
+                ("analog, 1 day after programming", instances_from_probability(predict_probability(drifted, item["image"], bundle.meta["patch_size"])[0].numpy()))]):
+            ax.imshow(img, cmap="gray")
+            overlay = np.zeros((*labels.shape, 4))
+            overlay[find_boundaries(labels)] = (1.0, 0.2, 0.2, 1.0)
+            ax.imshow(overlay)
+            ax.set_title(f"{sample.name}: {title} ({labels.max()} nuclei)", fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = None) -> Path:
+    """Write trials.csv and the plots to ``out_dir`` (default: the search folder) and log them."""
+    out = out_dir or cfg.search_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    df = trials_table(tracker)
+    df.to_csv(out / "trials.csv", index=False)
+    parent = tracker.client.get_run(tracker.parent_id)
+    tau_hist = tracker.client.get_metric_history(tracker.parent_id, "surrogate_kendall_tau")
+    tau = tau_hist[-1].value if tau_hist else None
+    plot_pareto(df, cfg, out / "pareto_front.png")
+    plot_drift(df, cfg, out / "drift_curves.png")
+    plot_surrogate(df, cfg, out / "surrogate_pred_vs_measured.png", tau)
+    model_uri = parent.data.tags.get("nasseg.model_uri")
+    if model_uri:
+        try:
+            plot_overlays(cfg, model_uri, out / "overlays_best_model.png")
+        except Exception as exc:  # the report must not die on one plot; say why
+            log.warning("overlay plot skipped: %s", exc)
+            print(f"nasseg: overlay plot skipped: {exc}")
+    tracker.client.log_artifacts(tracker.parent_id, str(out), artifact_path="report")
+    return out

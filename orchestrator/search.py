@@ -1,0 +1,205 @@
+"""Run (or resume) one search: Ray Tune + PrescreenSearcher(Optuna) + ASHA + MLflow.
+
+Order matters for users' time: the config, the MLflow store and the Ray address are checked
+first (seconds), then the search starts; nothing already recorded is touched by a failed start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import ConfigError, SearchConfig
+from .tracking import Tracker, connect
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchOutcome:
+    name: str
+    trials: int
+    trained: int
+    stopped: int
+    failed: int
+    prescreened: int
+    best_trial: str | None
+    best_score: float | None
+    model_uri: str | None
+    kendall_tau: float | None
+
+
+def _quiet_ray_env() -> None:
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_MAX_PENDING_TRIALS_PG", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # checkpoint every epoch + num_to_keep=1 forces a snapshot per checkpoint (wanted: a resume then
+    # knows the latest checkpoint); Ray warns about it every time
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Start a local Ray (``address`` None) or attach to a cluster; ConnectionError if unreachable."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
+                  configure_logging=True)
+    try:
+        if address is None:
+            ray.init(num_cpus=num_cpus, **kwargs)
+        else:
+            ray.init(address=address, **kwargs)
+    except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {first[:200]}") from None
+
+
+def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
+    """Decide between a new search and a resume; on resume the saved config wins."""
+    from ray.tune import Tuner
+
+    saved = cfg.search_dir / "search_config.json"
+    exists = cfg.search_dir.exists() and Tuner.can_restore(str(cfg.search_dir))
+    if resume and not exists:
+        raise ConfigError(f"--resume: no search named {cfg.name!r} under {cfg.storage_path}")
+    if exists:
+        if saved.exists():
+            stored = SearchConfig.from_dict(json.loads(saved.read_text()))
+            cfg = stored.with_overrides(address=cfg.address, tracking_uri=cfg.tracking_uri, storage=cfg.storage)
+        return cfg, True
+    return cfg, False
+
+
+def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
+    _quiet_ray_env()
+    connect(cfg.resolved_tracking_uri())               # fail fast: MLflow
+    cfg, restoring = prepare(cfg, resume)
+    init_ray(cfg.address)                               # fail fast: Ray
+
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    from .prescreen import PrescreenSearcher
+    from .progress import ProgressView
+    from .tracking import MLflowTracking
+    from .trial import run_trial
+    from .warm_start import warm_start_surrogate
+
+    cfg.search_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.search_dir / "search_config.json").write_text(cfg.to_json())
+    tracker = Tracker(cfg)
+    tracker.parent_id  # create (or find) the parent run now
+    trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg.to_dict()),
+                                    {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
+    print(f"nasseg: {'resuming' if restoring else 'starting'} search {cfg.name!r}: {cfg.trials} trials, "
+          f"objectives {list(cfg.objectives)}, data {cfg.data}, MLflow {cfg.resolved_tracking_uri()}", flush=True)
+    if restoring:
+        tuner = Tuner.restore(str(cfg.search_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
+        searcher = _restored_searcher(tuner)
+        for cb in tuner._local_tuner._run_config.callbacks or []:
+            if hasattr(cb, "searcher"):
+                cb.searcher = searcher  # one searcher object, whatever pickling did
+            if hasattr(cb, "restart_clock"):
+                cb.restart_clock()
+    else:
+        searcher = PrescreenSearcher(cfg, on_reject=tracker.log_rejection)
+        if cfg.warm_start:
+            n = warm_start_surrogate(searcher.surrogate, cfg, tracker.client)
+            print(f"nasseg: surrogate warm-started on {n} trials of experiment {cfg.warm_start!r}")
+        scheduler = (ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max",
+                                   max_t=cfg.train.epochs, grace_period=cfg.scheduler.grace_period,
+                                   reduction_factor=cfg.scheduler.reduction_factor)
+                     if cfg.scheduler.enabled else FIFOScheduler())
+        tuner = Tuner(
+            trainable,
+            tune_config=TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
+                                   max_concurrent_trials=cfg.resources.max_concurrent_trials, reuse_actors=True),
+            run_config=RunConfig(
+                name=cfg.name, storage_path=str(cfg.storage_path), verbose=0,
+                callbacks=[MLflowTracking(tracker, searcher), ProgressView(cfg.trials, cfg.primary_objective, searcher)],
+                failure_config=FailureConfig(max_failures=cfg.resources.retries),
+                checkpoint_config=CheckpointConfig(num_to_keep=1)),
+        )
+    results = tuner.fit()
+    return finish_search(cfg, tracker, results, searcher)
+
+
+def _restored_searcher(tuner) -> "object":
+    """The PrescreenSearcher inside a restored Tuner (wrapped by Ray's ConcurrencyLimiter)."""
+    from .prescreen import PrescreenSearcher
+
+    alg = tuner._local_tuner._tune_config.search_alg
+    while alg is not None and not isinstance(alg, PrescreenSearcher):
+        alg = getattr(alg, "searcher", None)
+    if alg is None:
+        raise RuntimeError("restored search has no PrescreenSearcher")
+    return alg
+
+
+def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> SearchOutcome:
+    """Pick the best trial, log and register its model, write the report, print a summary."""
+    from .model_export import log_best_model
+    from .report import write_report
+
+    rows = []
+    for r in results:
+        m = r.metrics or {}
+        rows.append((m.get("trial_id"), m, r))
+    trained = [(tid, m, r) for tid, m, r in rows if cfg.primary_objective in m and r.error is None]
+    failed = sum(1 for _, _, r in rows if r.error is not None)
+    best = _select_best(cfg, trained)
+    model_uri = None
+    if best is not None:
+        model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
+    searcher.surrogate.save(cfg.search_dir / "surrogate.json")
+    tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
+    write_report(cfg, tracker)
+    tracker.finish_search()
+    outcome = SearchOutcome(
+        name=cfg.name, trials=len(rows), trained=len(trained), stopped=len(rows) - len(trained) - failed,
+        failed=failed, prescreened=searcher.rejections, best_trial=best[0] if best else None,
+        best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
+        kendall_tau=searcher.surrogate.kendall_tau())
+    _print_summary(cfg, outcome)
+    return outcome
+
+
+def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
+    """Best by the primary objective among the Pareto-optimal trials (all objectives)."""
+    if not trained:
+        return None
+    from .pareto import pareto_mask
+
+    values = [[m[o] for o in cfg.objectives] for _, m, _ in trained]
+    mask = pareto_mask(values, cfg.modes)
+    front = [t for t, keep in zip(trained, mask) if keep]
+    return max(front, key=lambda t: t[1][cfg.primary_objective])
+
+
+def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
+    print(f"\nnasseg: search {o.name!r} finished: {o.trials} trials ({o.trained} trained, {o.stopped} stopped by "
+          f"ASHA, {o.failed} failed), {o.prescreened} candidates prescreened out")
+    if o.best_trial:
+        print(f"  best trial {o.best_trial}: {cfg.primary_objective} = {o.best_score:.4f}")
+        print(f"  model: {o.model_uri}")
+    if o.kendall_tau is not None:
+        print(f"  surrogate Kendall tau on unseen trials: {o.kendall_tau:.3f}")
+    uri = cfg.resolved_tracking_uri()
+    print(f"  open the MLflow UI:  mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite")
+          else f"  MLflow UI: {uri}")
+    print(f"  predict:  nasseg predict --model models:/nasseg-{cfg.name}/latest --input DIR --output DIR "
+          f"--tracking-uri {uri}")

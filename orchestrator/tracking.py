@@ -1,0 +1,216 @@
+"""MLflow records of a search: one parent run, one child run per trial and per prescreened candidate.
+
+Logging is idempotent per (search, trial): runs are found again by their tags
+(``nasseg.search``, ``nasseg.role``, ``nasseg.trial_id``) before any is created, so a resumed
+search reuses its parent and child runs. We use ``MlflowClient`` directly (not Ray's
+``MLflowLoggerCallback``), because that callback opens a second run for every trial that was
+running when the driver died (see ENVIRONMENT.md).
+
+The contract users filter on (README "MLflow records"): tags ``nasseg.role`` = search | trial,
+``nasseg.trial_id``, ``nasseg.stage`` = trained | stopped | failed | prescreened | running;
+params ``arch.*`` (the spec), ``train.*``; metrics per epoch and the final drift scores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from ray.tune import Callback
+
+from search_spaces import ArchSpec
+
+from .config import SearchConfig
+from .prescreen import PrescreenSearcher, Rejection
+
+ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
+EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst")
+TRAIN_PARAMS = ("mode", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
+
+
+def connect(tracking_uri: str) -> MlflowClient:
+    """A client for ``tracking_uri`` that has answered one request (raises ConnectionError)."""
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {first[:200]}") from None
+    return client
+
+
+class Tracker:
+    """MLflow bookkeeping of one search (plain client calls, no global active run)."""
+
+    def __init__(self, cfg: SearchConfig) -> None:
+        self.cfg = cfg
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+        self._parent_id: str | None = None
+        self._runs: dict[str, str] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles callbacks and the searcher with the experiment state: keep only the config,
+        # ids are looked up again (by tags) after a restore.
+        return {"cfg": self.cfg}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["cfg"])
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(tracking_uri=self.cfg.resolved_tracking_uri())
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            self._experiment_id = self._experiment()
+        return self._experiment_id
+
+    @property
+    def parent_id(self) -> str:
+        if self._parent_id is None:
+            self._parent_id = self._parent()
+        return self._parent_id
+
+    # -- lookup / creation ------------------------------------------------------------------
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.cfg.name)
+        if exp is not None:
+            return exp.experiment_id
+        location = None
+        if self.cfg.resolved_tracking_uri().startswith("sqlite:"):
+            location = (self.cfg.storage_path / "mlartifacts" / self.cfg.name).as_uri()
+        return self.client.create_experiment(self.cfg.name, artifact_location=location)
+
+    def _find(self, role: str, trial_id: str | None = None) -> str | None:
+        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = '{role}'"
+        if trial_id is not None:
+            flt += f" and tags.`{TRIAL_ID}` = '{trial_id}'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=2)
+        return runs[0].info.run_id if runs else None
+
+    def _parent(self) -> str:
+        found = self._find("search")
+        if found:
+            return found
+        run = self.client.create_run(self.experiment_id, run_name=f"search-{self.cfg.name}",
+                                     tags={ROLE: "search", SEARCH: self.cfg.name})
+        params = [Param(k, v[:6000]) for k, v in self.cfg.flat_params().items()]
+        for i in range(0, len(params), 100):
+            self.client.log_batch(run.info.run_id, params=params[i:i + 100])
+        self.client.log_text(run.info.run_id, self.cfg.to_json(), "search_config.json")
+        return run.info.run_id
+
+    def trial_run(self, trial_id: str, spec: ArchSpec, extra_params: dict[str, Any], stage: str) -> str:
+        """The child run of ``trial_id``, created with its params and arch.json if new."""
+        if trial_id in self._runs:
+            return self._runs[trial_id]
+        found = self._find("trial", trial_id)
+        if found:
+            self._runs[trial_id] = found
+            return found
+        run = self.client.create_run(self.experiment_id, tags={
+            MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "trial", SEARCH: self.cfg.name, TRIAL_ID: trial_id,
+            STAGE: stage, MLFLOW_RUN_NAME: trial_id})
+        rid = run.info.run_id
+        params = {f"arch.{k}": v for k, v in spec.to_params().items()}
+        params.update({f"train.{k}": getattr(self.cfg.train, k) for k in TRAIN_PARAMS})
+        params.update(extra_params)
+        self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
+        self.client.log_text(rid, spec.to_json(), "arch.json")
+        self._runs[trial_id] = rid
+        return rid
+
+    # -- events -----------------------------------------------------------------------------
+    def log_rejection(self, r: Rejection) -> None:
+        rid = self.trial_run(r.candidate_id, r.spec, {"candidate_for": r.for_trial}, "prescreened")
+        self.client.set_tag(rid, "nasseg.reason", r.reason)
+        metrics = dict(r.cost)
+        if r.predicted is not None:
+            metrics["surrogate_predicted"] = r.predicted
+        self.log_metrics(rid, metrics)
+        self.client.set_terminated(rid, RunStatus.to_string(RunStatus.FINISHED))
+
+    def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()
+                 if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))]
+        for i in range(0, len(batch), 500):
+            self.client.log_batch(run_id, metrics=batch[i:i + 500])
+
+    def finish(self, run_id: str, stage: str, failed: bool = False, note: str | None = None) -> None:
+        self.client.set_tag(run_id, STAGE, stage)
+        if note:
+            self.client.set_tag(run_id, "nasseg.error", note[:5000])
+        self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.FAILED if failed else RunStatus.FINISHED))
+
+    def finish_search(self) -> None:
+        self.client.set_terminated(self.parent_id, RunStatus.to_string(RunStatus.FINISHED))
+
+
+class MLflowTracking(Callback):
+    """Ray Tune callback that mirrors trial events into the Tracker."""
+
+    def __init__(self, tracker: Tracker, searcher: PrescreenSearcher) -> None:
+        self.tracker, self.searcher = tracker, searcher
+        self.final_metric_keys: set[str] = set()
+
+    def _run(self, trial: Any) -> str:
+        config = trial.config
+        extra = {"candidate": config.get("candidate")}
+        if config.get("predicted") is not None:
+            extra["surrogate_predicted"] = config["predicted"]
+        return self.tracker.trial_run(trial.trial_id, ArchSpec.from_json(config["arch"]), extra, "running")
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rid = self._run(trial)
+        self.tracker.client.set_tag(rid, STAGE, "running")
+        if trial.config.get("predicted") is not None:
+            self.tracker.log_metrics(rid, {"surrogate_predicted": trial.config["predicted"]})
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        rid = self._run(trial)
+        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        self.tracker.log_metrics(rid, {k: result[k] for k in EPOCH_METRICS if k in result}, step=epoch)
+        final = {k: v for k, v in result.items() if k not in EPOCH_METRICS and k not in _TUNE_KEYS}
+        self.tracker.log_metrics(rid, final)
+        if "node_ip" in result:
+            self.tracker.client.set_tag(rid, "nasseg.node_ip", str(result["node_ip"]))
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rid = self._run(trial)
+        done = self.tracker.cfg.primary_objective in (trial.last_result or {})
+        self.tracker.finish(rid, "trained" if done else "stopped")
+        tau = self.searcher.surrogate.kendall_tau()
+        n = len(self.searcher.surrogate.scores)
+        if tau is not None:
+            self.tracker.log_metrics(self.tracker.parent_id, {"surrogate_kendall_tau": tau}, step=n)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        rid = self._run(trial)
+        note = None
+        if getattr(trial, "error_file", None):
+            try:
+                with open(trial.error_file) as f:
+                    note = f.read()[-2000:]
+            except OSError:
+                pass
+        self.tracker.finish(rid, "failed", failed=True, note=note)
+
+
+_TUNE_KEYS = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "time_since_restore",
+              "iterations_since_restore", "timesteps_total", "episodes_total", "done", "pid", "hostname",
+              "node_ip", "trial_id", "experiment_tag", "date", "config", "checkpoint_dir_name",
+              "should_checkpoint", "timesteps_since_restore", "device", "epoch"}
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, default=str)
