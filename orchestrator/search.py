@@ -55,6 +55,8 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
 
     if ray.is_initialized():
         return
+    if address is not None and address != "auto":
+        _probe_tcp(address)
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                   configure_logging=True)
     try:
@@ -65,6 +67,18 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {first[:200]}") from None
+
+
+def _probe_tcp(address: str, timeout_s: float = 5.0) -> None:
+    """Ray's own connect retries for minutes on a dead address: check the port answers first."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {exc}") from None
 
 
 def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from typing import Any
 
@@ -36,11 +37,20 @@ TRAIN_PARAMS = ("mode", "epochs", "steps_per_epoch", "batch_size", "patch_size",
 def connect(tracking_uri: str) -> MlflowClient:
     """A client for ``tracking_uri`` that has answered one request (raises ConnectionError)."""
     client = MlflowClient(tracking_uri=tracking_uri)
+    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+    saved = {k: os.environ.get(k) for k in quick}
+    os.environ.update(quick)  # fail in seconds here; the search itself keeps MLflow's retries
     try:
         client.search_experiments(max_results=1)
     except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {first[:200]}") from None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return client
 
 

@@ -1,0 +1,60 @@
+import pytest
+
+from orchestrator.config import ConfigError, SearchConfig
+
+
+def write(tmp_path, text):
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_demo_config_is_valid_and_round_trips():
+    cfg = SearchConfig.from_yaml("configs/demo.yaml")
+    assert cfg.objectives == ("dice_1d", "tiles") and cfg.modes == ["max", "min"]
+    assert cfg.constraints.max_tiles == 40 and cfg.train.epochs == 3
+    again = SearchConfig.from_dict(cfg.to_dict())
+    assert again == cfg
+    assert cfg.flat_params()["train.hwa.tile_size"] == "512"
+
+
+def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
+    (tmp_path / "stage1_train" / "x").mkdir(parents=True)
+    cfg = SearchConfig.from_yaml("configs/dsb2018.yaml", {"data": f"dsb2018:{tmp_path / 'stage1_train'}"})
+    assert cfg.space == "large" and cfg.resources.gpus_per_trial > 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ("trials: 3\nepochs: 2\n", "unknown key(s) ['epochs']"),
+    ("train:\n  epochz: 2\n", "train: unknown key(s) ['epochz']"),
+    ("trials: -1\n", "trials: must be >= 1"),
+    ("trials: many\n", "trials: wrong type"),
+    ("objectives: [accuracy]\n", "objectives: unknown objective 'accuracy'"),
+    ("objectives: [tiles, dice_1d]\n", "first objective must be a quality score"),
+    ("objectives: [dice_2d]\n", "needs drift time 2d"),
+    ("space: huge\n", "space: unknown preset 'huge'"),
+    ("bounds:\n  M: [1, 9]\n", "bounds.M"),
+    ("constraints:\n  max_tiles: lots\n", "constraints.max_tiles: wrong type"),
+    ("data: folder:/does/not/exist\n", "data: /does/not/exist: data folder does not exist"),
+    ("data: kaggle\n", "data: data spec 'kaggle'"),
+    ("address: 'http://x'\n", "address:"),
+    ("tracking_uri: mlflow.db\n", "tracking_uri:"),
+    ("train:\n  patch_size: 30\n", "train.patch_size"),
+    ("name: 'bad name'\n", "name:"),
+    ("- a\n- b\n", "top level must be a mapping"),
+    ("a: [\n", "not valid YAML"),
+])
+def test_bad_configs_name_the_key(tmp_path, text, message):
+    with pytest.raises(ConfigError) as err:
+        SearchConfig.from_yaml(write(tmp_path, text))
+    assert message in str(err.value)
+
+
+def test_cli_overrides_win(tmp_path):
+    cfg = SearchConfig.from_yaml(write(tmp_path, "trials: 3\n"), {"trials": 7, "name": "x1", "data": "synthetic:5"})
+    assert (cfg.trials, cfg.name, cfg.data) == (7, "x1", "synthetic:5")
+
+
+def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert SearchConfig().resolved_tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"

@@ -1,0 +1,204 @@
+"""End to end, for real: the nasseg CLI in a subprocess, a local Ray, a SQLite MLflow store.
+
+Checks the MLflow contract run by run, the registered model, ``predict`` and ``report``,
+failure injection, the exit codes for bad input, and kill -9 of the driver + resume.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from mlflow.tracking import MlflowClient
+from skimage.io import imsave
+
+from orchestrator.config import SearchConfig
+from orchestrator.prescreen import PrescreenSearcher
+from search_spaces import ArchSpec
+
+pytestmark = pytest.mark.slow
+
+NASSEG = [sys.executable, "-m", "orchestrator.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """
+data: synthetic:6
+val_fraction: 0.34
+seed: 1
+objectives: [dice_1d, tiles]
+constraints: {max_tiles: 20}
+train: {epochs: 2, steps_per_epoch: 2, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+prescreen: {candidates: 3, min_observations: 2}
+resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
+"""
+
+
+def env_for(tmp_path, **extra):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_AUTH_MODE="disabled", **extra)
+    env.pop("RAY_ADDRESS", None)
+    return env
+
+
+def nasseg(args, cwd, env, timeout=400):
+    return subprocess.run(NASSEG + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def runs_of(client, name, role):
+    exp = client.get_experiment_by_name(name)
+    return client.search_runs([exp.experiment_id], filter_string=f"tags.`nasseg.role` = '{role}'", max_results=1000)
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    """One real search with one injected failure, shared by the contract tests."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\n" + BASE
+    (tmp / "c.yaml").write_text(cfg_text)
+    # the seeded sampler's first suggestion is deterministic: make exactly that architecture fail
+    first = PrescreenSearcher(SearchConfig.from_yaml(tmp / "c.yaml")).suggest("probe")["arch"]
+    start = time.time()
+    proc = nasseg(["search", "c.yaml"], tmp, env_for(tmp, NASSEG_FAIL_TRIAL_IF=first))
+    wall = time.time() - start
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
+    return {"dir": tmp, "client": client, "stdout": proc.stdout, "failed_arch": first, "wall": wall}
+
+
+def test_parent_and_child_runs_follow_the_contract(e2e):
+    client = e2e["client"]
+    parents = runs_of(client, "e2e", "search")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.data.params["trials"] == "5" and parent.data.params["train.epochs"] == "2"
+    assert parent.info.status == "FINISHED"
+    trials = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+    assert len(trials) == 5
+    assert len({r.data.tags["nasseg.trial_id"] for r in trials}) == 5
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trials)
+    stages = [r.data.tags["nasseg.stage"] for r in trials]
+    assert stages.count("failed") == 1 and stages.count("trained") == 4
+    for r in trials:
+        spec = ArchSpec.from_params(r.data.params, prefix="arch.")
+        local = client.download_artifacts(r.info.run_id, "arch.json")
+        assert ArchSpec.from_json(Path(local).read_text()) == spec
+        if r.data.tags["nasseg.stage"] == "failed":
+            assert spec.to_json() == e2e["failed_arch"] and r.info.status == "FAILED"
+            assert "injected failure" in r.data.tags["nasseg.error"]
+            continue
+        m = r.data.metrics
+        for key in ("dice_digital", "dice_1s", "dice_1d", "dice_1d_std", "dice_drop_1d", "f1_inst_1d",
+                    "params", "tiles", "macs_per_px"):
+            assert key in m, key
+        assert 0 <= m["dice_1d"] <= 1 and m["tiles"] <= 20  # the constraint held on every worker
+        assert m["dice_drop_1d"] == pytest.approx(m["dice_digital"] - m["dice_1d"], abs=1e-6)
+        assert [h.step for h in client.get_metric_history(r.info.run_id, "val_dice")] == [1, 2]
+        assert r.data.params["train.patch_size"] == "32"
+
+
+def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
+    client = e2e["client"]
+    pre = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "prescreened"]
+    assert pre, "demo constraints should reject some candidates"
+    for r in pre:
+        reason = r.data.tags["nasseg.reason"]
+        assert reason.startswith(("constraint:", "surrogate:"))
+        if reason.startswith("constraint: tiles"):
+            assert r.data.metrics["tiles"] > 20
+        assert "val_dice" not in r.data.metrics  # never reached a worker
+    assert f"{len(pre)} candidates prescreened out" in e2e["stdout"]
+
+
+def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
+    client = e2e["client"]
+    versions = client.search_model_versions("name = 'nasseg-e2e'")
+    assert len(versions) == 1
+    parent = runs_of(client, "e2e", "search")[0]
+    best_id = parent.data.tags["nasseg.best_trial"]
+    assert versions[0].tags["nasseg.trial_id"] == best_id
+    trained = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "trained"]
+    best = max(trained, key=lambda r: r.data.metrics["dice_1d"])  # the top scorer is always Pareto-optimal
+    assert best.data.tags["nasseg.trial_id"] == best_id
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    imsave(src / "a.png", (rng.random((45, 61)) * 255).astype(np.uint8), check_contrast=False)
+    tifffile.imwrite(src / "b.tif", (rng.random((70, 52)) * 4000).astype(np.uint16))
+    for extra in ([], ["--drift", "86400"]):
+        out = tmp_path / ("out" + "".join(extra))
+        proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(out),
+                       "--tracking-uri", f"sqlite:///{e2e['dir'] / 'mlflow.db'}", *extra], e2e["dir"], env_for(tmp_path))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert tifffile.imread(out / "a_labels.tif").shape == (45, 61)
+        assert tifffile.imread(out / "b_labels.tif").shape == (70, 52)
+        assert (out / "a_overlay.png").stat().st_size > 1000
+
+
+def test_report_artifacts_on_the_parent_run(e2e):
+    client = e2e["client"]
+    parent = runs_of(client, "e2e", "search")[0]
+    names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
+    for f in ("pareto_front.png", "drift_curves.png", "surrogate_pred_vs_measured.png", "trials.csv",
+              "overlays_best_model.png"):
+        assert f"report/{f}" in names, names
+    proc = nasseg(["report", "e2e"], e2e["dir"], env_for(e2e["dir"]))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    csv = (e2e["dir"] / "nasseg_runs" / "e2e" / "report" / "trials.csv").read_text().splitlines()
+    assert len(csv) - 1 == len(runs_of(client, "e2e", "trial"))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "missing.yaml"], "missing.yaml: config file not found"),
+    (["search", "c.yaml", "--data", "folder:/nope"], "data folder does not exist"),
+    (["search", "c.yaml", "--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking store http://127.0.0.1:9 is unreachable"),
+    (["search", "c.yaml", "--address", "127.0.0.1:9"], "Ray cluster at '127.0.0.1:9' is unreachable"),
+    (["search", "c.yaml", "--resume", "--name", "never-ran"], "--resume: no search named 'never-ran'"),
+])
+def test_bad_input_fails_fast_with_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "c.yaml").write_text("name: quick\ntrials: 2\n")
+    start = time.time()
+    proc = nasseg(args, tmp_path, env_for(tmp_path), timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nasseg: error:") and message in lines[0], proc.stderr
+    assert time.time() - start < 30
+    assert not (tmp_path / "nasseg_runs" / "quick").exists()  # nothing started
+
+
+def test_kill_dash_9_and_resume(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: resume\ntrials: 5\n" + BASE.replace("epochs: 2", "epochs: 3"))
+    env = env_for(tmp_path)
+    driver = subprocess.Popen(NASSEG + ["search", "c.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    seen = []
+    for line in driver.stdout:  # wait until at least one trial finished and another is running
+        seen.append(line)
+        if ("trained" in line or "stopped" in line) and "1 running" in line or time.time() > deadline:
+            break
+    assert driver.poll() is None, "".join(seen)
+    os.kill(driver.pid, signal.SIGKILL)  # kill -9 of the driver, by PID
+    driver.wait()
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)  # the local Ray it started (on a cluster it would stay)
+    except ProcessLookupError:
+        pass
+    time.sleep(2)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = [r for r in runs_of(client, "resume", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+    assert 1 <= len(before) < 5
+    proc = nasseg(["search", "c.yaml", "--resume"], tmp_path, env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "resuming search 'resume'" in proc.stdout
+    trials = [r for r in runs_of(client, "resume", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+    ids = [r.data.tags["nasseg.trial_id"] for r in trials]
+    assert len(trials) == 5 and len(set(ids)) == 5, ids
+    assert {r.data.tags["nasseg.trial_id"] for r in before} <= set(ids)  # runs were reused, not duplicated
+    assert all(r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed") for r in trials)
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
+    assert len(runs_of(client, "resume", "search")) == 1
+    assert len(client.search_model_versions("name = 'nasseg-resume'")) == 1
