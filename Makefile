@@ -27,7 +27,8 @@ test: setup
 	$(BIN)/python -m pytest -q
 
 bench: setup
-	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_train.py --write
+	$(BIN)/python benchmarks/bench_search.py --write
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

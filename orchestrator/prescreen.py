@@ -78,8 +78,9 @@ class PrescreenSearcher(Searcher):
 
     # -- suggestion -------------------------------------------------------------------------
     def _reject(self, cid: str, trial_id: str, spec: ArchSpec, reason: str, predicted: float | None,
-                cost: dict[str, float]) -> None:
-        self.inner.on_trial_complete(cid, result=None, error=False)  # Optuna: PRUNED
+                cost: dict[str, float], neutral: bool = False) -> None:
+        # Optuna: PRUNED (TPE treats it as a bad region), or FAIL (ignored by TPE) when ``neutral``
+        self.inner.on_trial_complete(cid, result=None, error=neutral)
         self.rejections += 1
         if self.on_reject is not None:
             self.on_reject(Rejection(cid, trial_id, spec, reason, predicted, cost))
@@ -92,8 +93,8 @@ class PrescreenSearcher(Searcher):
             if draws >= self.cfg.prescreen.max_draws:
                 if feasible:
                     break
-                raise PrescreenError(f"{draws} candidates in a row broke the constraints "
-                                     f"({self.cfg.constraints}); loosen them or shrink the bounds")
+                raise PrescreenError(f"no new feasible candidate in {draws} draws: the constraints "
+                                     f"({self.cfg.constraints}) are too tight or the space is exhausted")
             cid = f"{trial_id}-c{draws}"
             draws += 1
             config = self.inner.suggest(cid)
@@ -101,8 +102,11 @@ class PrescreenSearcher(Searcher):
             hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
             cost = hw.as_dict()
             reasons = violations(hw, self.cfg.constraints)
+            duplicate = self._trained_as(spec) or next((f[0] for f in feasible if f[2] == spec), None)
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
+            elif duplicate:  # TPE re-proposes known architectures; training one twice wastes a worker
+                self._reject(cid, trial_id, spec, f"duplicate of {duplicate}", None, cost, neutral=True)
             else:
                 feasible.append((cid, config, spec, cost))
         predicted: float | None = None
@@ -123,6 +127,11 @@ class PrescreenSearcher(Searcher):
         if predicted is not None:
             self.predicted_of[trial_id] = predicted
         return {"arch": spec.to_json(), "candidate": cid, "predicted": predicted}
+
+    def _trained_as(self, spec: ArchSpec) -> str | None:
+        """The trial that already got this architecture, if any."""
+        text = spec.to_json()
+        return next((tid for tid, js in self.spec_of.items() if js == text), None)
 
     # -- feedback ---------------------------------------------------------------------------
     def on_trial_result(self, trial_id: str, result: dict) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ FAIL_ENV = "NASSEG_FAIL_TRIAL_IF"  # test hook: fail a trial whose arch JSON con
 
 def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
     """Ray Tune function trainable. ``config``: the searcher's suggestion; ``search``: SearchConfig dict."""
+    started = time.perf_counter()
     cfg = SearchConfig.from_dict(search)
     spec = ArchSpec.from_json(config["arch"])
     marker = os.environ.get(FAIL_ENV)
@@ -47,6 +49,7 @@ def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
         report = {**metrics, **static}
         if t.epoch == train_cfg.epochs:  # last epoch: add the drift evaluation to this report
             report.update(t.drift_evaluation())
+        report["trial_time_s"] = time.perf_counter() - started  # this process's own time, for benchmarks
         with tempfile.TemporaryDirectory() as d:
             t.save(Path(d) / CHECKPOINT_FILE)
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))

@@ -24,10 +24,13 @@ def test_infeasible_candidates_are_rejected_and_never_suggested():
     for i in range(15):
         cfg = s.suggest(f"trial{i}")
         assert hardware_cost(ArchSpec.from_json(cfg["arch"])).tiles <= 12
-    assert rejected and all(r.reason.startswith("constraint: tiles") for r in rejected)
-    assert all(r.cost["tiles"] > 12 for r in rejected)
+    by_constraint = [r for r in rejected if r.reason.startswith("constraint: tiles")]
+    duplicates = [r for r in rejected if r.reason.startswith("duplicate of")]
+    assert by_constraint and len(by_constraint) + len(duplicates) == len(rejected)
+    assert all(r.cost["tiles"] > 12 for r in by_constraint)
     states = [t.state for t in s.inner._ot_study.trials]
-    assert states.count(optuna.trial.TrialState.PRUNED) == len(rejected)
+    assert states.count(optuna.trial.TrialState.PRUNED) == len(by_constraint)
+    assert states.count(optuna.trial.TrialState.FAIL) == len(duplicates)
 
 
 def test_surrogate_ranks_once_it_has_enough_trials():
@@ -57,7 +60,7 @@ def test_stopped_and_failed_trials_do_not_feed_the_surrogate():
 
 def test_constraints_too_tight_give_a_clear_error():
     s = PrescreenSearcher(config(constraints={"max_params": 10}, prescreen={"max_draws": 5}))
-    with pytest.raises(PrescreenError, match="5 candidates in a row broke the constraints"):
+    with pytest.raises(PrescreenError, match="no new feasible candidate in 5 draws"):
         s.suggest("x")
 
 
@@ -72,3 +75,18 @@ def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
     assert len(restored.inner._ot_study.trials) == len(s.inner._ot_study.trials)
     assert restored.surrogate.scores == s.surrogate.scores and restored.surrogate.ready
     assert restored.suggest("t9")["arch"] == s.suggest("t9")["arch"]  # same sampler state
+
+
+def test_duplicate_architectures_are_not_trained_twice():
+    rejected = []
+    # a tiny space: only a handful of distinct architectures exist
+    s = PrescreenSearcher(config(bounds={"out_channel0": [8], "k0": [3], "M": [1, 1], "R": [1, 1], "B": [1, 1],
+                                         "convblock": [1], "widenfact": [0.5, 0.5], "up": ["resize"],
+                                         "dec_width": [1.0], "dec_blocks": [1, 2], "skip": ["concat"]},
+                                 prescreen={"max_draws": 30}), on_reject=rejected.append)
+    first, second = s.suggest("a")["arch"], s.suggest("b")["arch"]
+    assert first != second  # only two distinct specs (dec_blocks 1 or 2)
+    assert rejected and all(r.reason in ("duplicate of a",) for r in rejected)
+    assert {t.state for t in s.inner._ot_study.trials} >= {optuna.trial.TrialState.FAIL}
+    with pytest.raises(PrescreenError):
+        s.suggest("c")  # the space is exhausted

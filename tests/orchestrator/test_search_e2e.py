@@ -106,7 +106,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert pre, "demo constraints should reject some candidates"
     for r in pre:
         reason = r.data.tags["nasseg.reason"]
-        assert reason.startswith(("constraint:", "surrogate:"))
+        assert reason.startswith(("constraint:", "surrogate:", "duplicate of"))
         if reason.startswith("constraint: tiles"):
             assert r.data.metrics["tiles"] > 20
         assert "val_dice" not in r.data.metrics  # never reached a worker
