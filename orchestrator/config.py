@@ -55,6 +55,15 @@ class ResourcesConfig:
 
 
 @dataclass(frozen=True)
+class LocalRayConfig:
+    """Resources of the local Ray started when no ``address`` is given (None: Ray detects them).
+    ``num_gpus`` may declare GPUs a node does not have: trials then get GPU ids but run on CPU."""
+
+    num_cpus: int | None = None
+    num_gpus: int | None = None
+
+
+@dataclass(frozen=True)
 class SchedulerConfig:
     """ASHA on the per-epoch analog validation Dice (``val_dice``)."""
 
@@ -78,6 +87,7 @@ class SearchConfig:
     prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    local_ray: LocalRayConfig = field(default_factory=LocalRayConfig)
     address: str | None = None          # None: start a local Ray; "auto", "ray://h:p", "h:p"
     tracking_uri: str = "sqlite:///mlflow.db"
     storage: str = "nasseg_runs"
@@ -93,11 +103,28 @@ class SearchConfig:
         return [objective_direction(o) for o in self.objectives]
 
     @property
+    def storage_is_uri(self) -> bool:
+        return "://" in self.storage
+
+    @property
     def storage_path(self) -> Path:
+        """Local folder of the storage (for a URI storage: a local cache folder)."""
+        if self.storage_is_uri:
+            return Path.home() / ".cache" / "nasseg"
         return Path(self.storage).expanduser().resolve()
 
     @property
+    def storage_uri(self) -> str:
+        """What Ray Tune gets as ``storage_path``: the URI as given (s3://...) or the local folder."""
+        return self.storage.rstrip("/") if self.storage_is_uri else str(self.storage_path)
+
+    @property
+    def search_uri(self) -> str:
+        return f"{self.storage_uri}/{self.name}"
+
+    @property
     def search_dir(self) -> Path:
+        """Local folder of this search's own files (config, surrogate, report)."""
         return self.storage_path / self.name
 
     # -- (de)serialisation ------------------------------------------------------------------
@@ -159,6 +186,7 @@ class SearchConfig:
         kw["prescreen"] = _dataclass("prescreen", PrescreenConfig, data.get("prescreen"))
         kw["resources"] = _dataclass("resources", ResourcesConfig, data.get("resources"))
         kw["scheduler"] = _dataclass("scheduler", SchedulerConfig, data.get("scheduler"))
+        kw["local_ray"] = _dataclass("local_ray", LocalRayConfig, data.get("local_ray"))
         try:
             kw["train"] = TrainConfig.from_dict(_section("train", data.get("train")))
         except (ValueError, TypeError) as exc:
@@ -225,6 +253,9 @@ class SearchConfig:
             raise ConfigError("scheduler: grace_period >= 1 and reduction_factor >= 2")
         if self.address is not None and not re.fullmatch(r"auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+", self.address):
             raise ConfigError(f"address: {self.address!r} must be 'auto', 'ray://host:port' or 'host:port'")
+        if re.match(r"\w+(\+\w+)?://[^/@\s]+:[^/@\s]*@", self.tracking_uri):
+            raise ConfigError("tracking_uri: contains credentials; set MLFLOW_TRACKING_USERNAME and "
+                              "MLFLOW_TRACKING_PASSWORD in the environment instead")
         if not re.match(r"(sqlite|postgresql|mysql|https?|file|databricks)(\+\w+)?:", self.tracking_uri):
             raise ConfigError(f"tracking_uri: {self.tracking_uri!r} is not an MLflow tracking URI "
                               f"(e.g. sqlite:///mlflow.db or http://host:5000)")

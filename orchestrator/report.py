@@ -6,8 +6,8 @@ surrogate predicted-vs-measured, segmentation overlays of the registered best mo
 
 from __future__ import annotations
 
+import json
 import logging
-import tempfile
 from pathlib import Path
 
 import matplotlib
@@ -85,18 +85,20 @@ def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5) ->
     plt.close(fig)
 
 
-def plot_surrogate(df: pd.DataFrame, cfg: SearchConfig, path: Path, tau: float | None) -> None:
+def plot_surrogate(pairs: list[tuple[float, float]], cfg: SearchConfig, path: Path, tau: float | None) -> None:
+    """Each point: the surrogate's prediction for a trial made before it saw that trial, and the
+    measured score (the same pairs the logged Kendall tau is computed on)."""
     obj = cfg.primary_objective
     fig, ax = plt.subplots(figsize=(5, 4.5))
-    if "surrogate_predicted" in df and obj in df:
-        t = df[df["stage"] == "trained"].dropna(subset=["surrogate_predicted", obj])
-        ax.scatter(t["surrogate_predicted"], t[obj])
-        lo = float(min(t["surrogate_predicted"].min(), t[obj].min())) if len(t) else 0
-        hi = float(max(t["surrogate_predicted"].max(), t[obj].max())) if len(t) else 1
+    if pairs:
+        pred, meas = np.array(pairs).T
+        ax.scatter(pred, meas)
+        lo, hi = float(min(pred.min(), meas.min())), float(max(pred.max(), meas.max()))
         ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
-    ax.set_xlabel(f"surrogate prediction (before the trial was seen)")
+    ax.set_xlabel("surrogate prediction (before the trial was seen)")
     ax.set_ylabel(f"measured {obj}")
-    ax.set_title(f"surrogate ranking, Kendall tau = {tau:.3f}" if tau is not None else "surrogate (too few points)")
+    ax.set_title(f"surrogate ranking, Kendall tau = {tau:.3f} (n={len(pairs)})" if tau is not None
+                 else f"surrogate: too few unseen predictions (n={len(pairs)})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -153,7 +155,9 @@ def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = Non
     tau = tau_hist[-1].value if tau_hist else None
     plot_pareto(df, cfg, out / "pareto_front.png")
     plot_drift(df, cfg, out / "drift_curves.png")
-    plot_surrogate(df, cfg, out / "surrogate_pred_vs_measured.png", tau)
+    saved = cfg.search_dir / "surrogate.json"
+    pairs = [tuple(p) for p in json.loads(saved.read_text())["unseen_pairs"]] if saved.exists() else []
+    plot_surrogate(pairs, cfg, out / "surrogate_pred_vs_measured.png", tau)
     model_uri = parent.data.tags.get("nasseg.model_uri")
     if model_uri:
         try:

@@ -49,7 +49,7 @@ def _quiet_ray_env() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+def init_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
     """Start a local Ray (``address`` None) or attach to a cluster; ConnectionError if unreachable."""
     import ray
 
@@ -61,7 +61,7 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
                   configure_logging=True)
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, **kwargs)
+            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
@@ -81,12 +81,43 @@ def _probe_tcp(address: str, timeout_s: float = 5.0) -> None:
         raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {exc}") from None
 
 
+def check_storage_shared(cfg: SearchConfig) -> None:
+    """With several nodes, every node must see ``storage`` (checkpoints move between nodes on a
+    retry or resume): a marker file written here is looked for by a task on each node."""
+    import uuid
+
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    if len(nodes) < 2 or cfg.storage_is_uri:
+        return  # one node, or a URI (s3://, gs://) that every node reaches by itself
+    cfg.storage_path.mkdir(parents=True, exist_ok=True)
+    marker = cfg.storage_path / f".nasseg-shared-{uuid.uuid4().hex}"
+    marker.write_text("x")
+
+    @ray.remote(num_cpus=0)
+    def sees(path: str) -> bool:
+        return Path(path).exists()
+
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        checks = [sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                  .remote(str(marker)) for n in nodes]
+        blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, ray.get(checks, timeout=60)) if not ok]
+    finally:
+        marker.unlink(missing_ok=True)
+    if blind:
+        raise ConfigError(f"storage: {cfg.storage_path} is not shared with node(s) {', '.join(blind)}; "
+                          f"use a shared folder (NFS) or s3://... so trials can resume on any node")
+
+
 def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     """Decide between a new search and a resume; on resume the saved config wins."""
     from ray.tune import Tuner
 
     saved = cfg.search_dir / "search_config.json"
-    exists = cfg.search_dir.exists() and Tuner.can_restore(str(cfg.search_dir))
+    exists = (cfg.storage_is_uri or cfg.search_dir.exists()) and Tuner.can_restore(cfg.search_uri)
     if resume and not exists:
         raise ConfigError(f"--resume: no search named {cfg.name!r} under {cfg.storage_path}")
     if exists:
@@ -101,7 +132,8 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     _quiet_ray_env()
     connect(cfg.resolved_tracking_uri())               # fail fast: MLflow
     cfg, restoring = prepare(cfg, resume)
-    init_ray(cfg.address)                               # fail fast: Ray
+    init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)  # fail fast: Ray
+    check_storage_shared(cfg)
 
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
@@ -122,7 +154,7 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     print(f"nasseg: {'resuming' if restoring else 'starting'} search {cfg.name!r}: {cfg.trials} trials, "
           f"objectives {list(cfg.objectives)}, data {cfg.data}, MLflow {cfg.resolved_tracking_uri()}", flush=True)
     if restoring:
-        tuner = Tuner.restore(str(cfg.search_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
+        tuner = Tuner.restore(cfg.search_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
         searcher = _restored_searcher(tuner)
         for cb in tuner._local_tuner._run_config.callbacks or []:
             if hasattr(cb, "searcher"):
@@ -143,7 +175,7 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
             tune_config=TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=cfg.trials,
                                    max_concurrent_trials=cfg.resources.max_concurrent_trials, reuse_actors=True),
             run_config=RunConfig(
-                name=cfg.name, storage_path=str(cfg.storage_path), verbose=0,
+                name=cfg.name, storage_path=cfg.storage_uri, verbose=0,
                 callbacks=[MLflowTracking(tracker, searcher), ProgressView(cfg.trials, cfg.primary_objective, searcher)],
                 failure_config=FailureConfig(max_failures=cfg.resources.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=1)),

@@ -171,7 +171,7 @@ class MLflowTracking(Callback):
 
     def __init__(self, tracker: Tracker, searcher: PrescreenSearcher) -> None:
         self.tracker, self.searcher = tracker, searcher
-        self.final_metric_keys: set[str] = set()
+        self.node_history: dict[str, list[str]] = {}
 
     def _run(self, trial: Any) -> str:
         config = trial.config
@@ -192,8 +192,14 @@ class MLflowTracking(Callback):
         self.tracker.log_metrics(rid, {k: result[k] for k in EPOCH_METRICS if k in result}, step=epoch)
         final = {k: v for k, v in result.items() if k not in EPOCH_METRICS and k not in _TUNE_KEYS}
         self.tracker.log_metrics(rid, final)
-        if "node_ip" in result:
-            self.tracker.client.set_tag(rid, "nasseg.node_ip", str(result["node_ip"]))
+        for key in ("node_ip", "node_id", "gpu_ids", "device"):
+            if key in result:
+                self.tracker.client.set_tag(rid, f"nasseg.{key}", str(result[key]))
+        if result.get("node_id"):  # every node the trial ran on (a trial can move after a node loss)
+            seen = self.node_history.setdefault(trial.trial_id, [])
+            if result["node_id"] not in seen:
+                seen.append(result["node_id"])
+                self.tracker.client.set_tag(rid, "nasseg.node_ids", ",".join(seen))
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)
@@ -218,7 +224,7 @@ class MLflowTracking(Callback):
 
 _TUNE_KEYS = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "time_since_restore",
               "iterations_since_restore", "timesteps_total", "episodes_total", "done", "pid", "hostname",
-              "node_ip", "trial_id", "experiment_tag", "date", "config", "checkpoint_dir_name",
+              "node_ip", "node_id", "gpu_ids", "trial_id", "experiment_tag", "date", "config", "checkpoint_dir_name",
               "should_checkpoint", "timesteps_since_restore", "device", "epoch"}
 
 

@@ -35,6 +35,10 @@ def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
         raise RuntimeError(f"injected failure ({FAIL_ENV}={marker})")
     threads = max(1, int(cfg.resources.cpus_per_trial))
     train_cfg = cfg.train if cfg.train.num_threads == threads else _with_threads(cfg, threads)
+    if cfg.resources.gpus_per_trial > 0 and train_cfg.device == "auto":
+        from dataclasses import replace
+
+        train_cfg = replace(train_cfg, device="cuda")  # asked for a GPU: warn if this node has none
     samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
     train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
     trainer = Trainer(spec, train, val, train_cfg)
@@ -43,7 +47,7 @@ def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
         with checkpoint.as_directory() as d:
             trainer.load(Path(d) / CHECKPOINT_FILE)
     cost = hardware_cost(spec, train_cfg.channels, 1, train_cfg.hwa.tile_size).as_dict()
-    static = {**cost, "node_ip": _node_ip(), "device": str(trainer.device)}
+    static = {**cost, **_placement(), "device": str(trainer.device), "started_at": time.time()}
 
     def on_epoch(metrics: dict[str, float], t: Trainer) -> None:
         report = {**metrics, **static}
@@ -63,10 +67,10 @@ def _with_threads(cfg: SearchConfig, threads: int):
     return replace(cfg.train, num_threads=threads)
 
 
-def _node_ip() -> str:
-    try:
-        import ray
+def _placement() -> dict[str, str]:
+    """Where this trial runs: node ip and id, and the GPU ids Ray assigned (empty on CPU)."""
+    import ray
 
-        return ray.util.get_node_ip_address()
-    except Exception:  # outside Ray (unit tests)
-        return "local"
+    ctx = ray.get_runtime_context()
+    return {"node_ip": ray.util.get_node_ip_address(), "node_id": ctx.get_node_id(),
+            "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids())}
