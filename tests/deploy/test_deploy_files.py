@@ -48,7 +48,7 @@ def test_mlflow_compose_is_local_only_with_auth_and_no_secrets():
         for port in svc.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
     cmd = services["mlflow"]["command"]
-    assert "--backend-store-uri postgresql://" in cmd and "--artifacts-destination s3://" in cmd
+    assert "--backend-store-uri postgresql+psycopg2://" in cmd and "--artifacts-destination s3://" in cmd
     assert "--app-name basic-auth" in cmd
     text = (ROOT / "deploy/mlflow/docker-compose.yaml").read_text()
     for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"):

@@ -1,0 +1,98 @@
+"""Beyond one machine, for real on this one: a two-node Ray cluster (Ray's own multi-node test
+cluster: two raylets with their own resources), node loss mid-trial, and fake GPUs."""
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
+from trainers.device import select_device
+
+pytestmark = pytest.mark.slow
+
+TINY = """
+data: synthetic:6
+val_fraction: 0.34
+seed: 2
+objectives: [dice_1d]
+scheduler: {enabled: false}
+prescreen: {candidates: 1, min_observations: 100}
+train: {epochs: 3, steps_per_epoch: 3, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+"""
+
+
+def trials_of(client, name):
+    return [r for r in runs_of(client, name, "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+
+
+def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    head_id, worker_id = cluster.head_node.node_id, worker.node_id
+    try:
+        (tmp_path / "c.yaml").write_text(
+            "name: cluster\ntrials: 4\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 3}\n" + TINY)
+        driver = subprocess.Popen(NASSEG + ["search", "c.yaml", "--address", cluster.address], cwd=tmp_path,
+                                  env=env_for(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+        moved = None
+        deadline = time.time() + 240
+        while moved is None and time.time() < deadline and driver.poll() is None:
+            time.sleep(1)
+            try:
+                runs = trials_of(client, "cluster")
+            except Exception:  # experiment not created yet
+                continue
+            for r in runs:  # a trial running on the second node with one epoch done: kill that node
+                if r.data.tags.get("nasseg.node_id") == worker_id and r.data.tags["nasseg.stage"] == "running" \
+                        and len(client.get_metric_history(r.info.run_id, "val_dice")) >= 1:
+                    moved = r.data.tags["nasseg.trial_id"]
+                    cluster.remove_node(worker)
+                    break
+        out, _ = driver.communicate(timeout=400)
+        assert driver.returncode == 0, out[-4000:]
+        assert moved is not None, "no trial was ever placed on the second node:\n" + out[-3000:]
+        runs = trials_of(client, "cluster")
+        assert len(runs) == 4 and all(r.data.tags["nasseg.stage"] == "trained" for r in runs)
+        nodes = {n for r in runs for n in r.data.tags["nasseg.node_ids"].split(",")}
+        assert nodes == {head_id, worker_id}  # trials were placed on both nodes
+        (victim,) = [r for r in runs if r.data.tags["nasseg.trial_id"] == moved]
+        assert victim.data.tags["nasseg.node_ids"].split(",") == [worker_id, head_id]
+        steps = [h.step for h in client.get_metric_history(victim.info.run_id, "val_dice")]
+        # resumed from its checkpoint on the head: no epoch was trained twice from scratch
+        assert sorted(set(steps)) == [1, 2, 3] and steps.count(1) == 1, steps
+    finally:
+        cluster.shutdown()
+
+
+def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "name: gpus\ntrials: 4\nlocal_ray: {num_cpus: 2, num_gpus: 2}\n"
+        "resources: {cpus_per_trial: 0.5, gpus_per_trial: 0.5, max_concurrent_trials: 4, retries: 0}\n"
+        + TINY.replace("epochs: 3", "epochs: 2").replace("steps_per_epoch: 3", "steps_per_epoch: 8"))
+    proc = subprocess.run(NASSEG + ["search", "c.yaml"], cwd=tmp_path, env=env_for(tmp_path), capture_output=True,
+                          text=True, timeout=400)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = trials_of(client, "gpus")
+    assert len(runs) == 4
+    gpu_ids = sorted(r.data.tags["nasseg.gpu_ids"] for r in runs)
+    assert gpu_ids == ["0", "0", "1", "1"]  # each trial told its GPU; two trials share each GPU
+    assert all(r.data.tags["nasseg.device"] == "cpu" for r in runs)  # no CUDA here: CPU fallback
+    spans = [(r.data.metrics["started_at"], r.data.metrics["started_at"] + r.data.metrics["trial_time_s"])
+             for r in runs]
+    overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
+    assert overlap == 4, spans  # all four ran at the same time
+
+
+def test_cpu_fallback_warns_once(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert select_device("cuda").type == "cpu"
+    assert [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU") == 1

@@ -1,0 +1,122 @@
+"""A real MLflow tracking server on loopback with PostgreSQL as its backend store: a search logs
+over HTTP and reads back the same as with the SQLite default."""
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+name: server
+trials: 3
+data: synthetic:6
+val_fraction: 0.34
+seed: 4
+objectives: [dice_1d]
+scheduler: {enabled: false}
+prescreen: {candidates: 1, min_observations: 100}
+train: {epochs: 2, steps_per_epoch: 2, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+resources: {cpus_per_trial: 1, max_concurrent_trials: 1, retries: 0}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory):
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL server binaries not installed (make test installs Debian's postgresql when root)")
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot start PostgreSQL as an unprivileged user")
+    bindir = Path(bins[-1]).parent
+    # outside pytest's tmp folder: that one is private to root, and the server runs as postgres
+    root = Path(tempfile.mkdtemp(prefix="nasseg-pg-"))
+    data, sock = root / "data", root
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+    port = free_port()
+    subprocess.run(as_pg + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "mlflow"], check=True,
+                   capture_output=True)
+    subprocess.run(as_pg + [str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(data / "log"), "-o",
+                            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True,
+                   capture_output=True)
+    subprocess.run(as_pg + [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "mlflow", "mlflow"],
+                   check=True, capture_output=True)
+    yield f"postgresql+psycopg2://mlflow@127.0.0.1:{port}/mlflow"
+    subprocess.run(as_pg + [str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres, tmp_path_factory):
+    port = free_port()
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen([str(mlflow_bin), "server", "--backend-store-uri", postgres, "--artifacts-destination",
+                               artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        server.kill()
+        pytest.fail("MLflow server did not become healthy in 90 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def summary(client, name):
+    trials = runs_of(client, name, "trial")
+    rows = sorted((r.data.params["arch.M"], r.data.params["arch.out_channel0"], r.data.tags["nasseg.stage"],
+                   round(r.data.metrics.get("dice_1d", -1), 3), len(client.list_artifacts(r.info.run_id)))
+                  for r in trials)
+    parent = runs_of(client, name, "search")
+    return rows, len(parent), sorted(k for k in parent[0].data.params)
+
+
+def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path):
+    for sub, uri in (("http", mlflow_server), ("sqlite", None)):
+        d = tmp_path / sub
+        d.mkdir()
+        (d / "c.yaml").write_text(CONFIG)
+        args = ["search", "c.yaml"] + (["--tracking-uri", uri] if uri else [])
+        proc = subprocess.run(NASSEG + args, cwd=d, env=env_for(d), capture_output=True, text=True, timeout=400)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    http = MlflowClient(mlflow_server)
+    lite = MlflowClient(f"sqlite:///{tmp_path / 'sqlite' / 'mlflow.db'}")
+    a, b = summary(http, "server"), summary(lite, "server")
+    assert a == b and len(a[0]) == 3 and a[1] == 1
+    # the registered model and its artifacts came through the server's artifact proxy
+    versions = http.search_model_versions("name = 'nasseg-server'")
+    assert len(versions) == 1
+    import mlflow.pytorch
+
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pytorch.load_model("models:/nasseg-server/1")
+    assert sum(p.numel() for p in model.parameters()) > 0
+    parent = runs_of(http, "server", "search")[0]
+    assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
