@@ -83,7 +83,7 @@ def main() -> int:
     base = results["digital"]
     cmd = (f"python benchmarks/bench_train.py --batch {args.batch} --patch {args.patch} "
            f"--threads {args.threads} --steps {args.steps}")
-    lines = [f"## bench_train: digital vs hardware-aware training step", "",
+    lines = ["## bench_train: digital vs hardware-aware training step", "",
              f"Command: `{cmd}` on {platform.machine()}, {args.threads} threads, batch {args.batch}, "
              f"{args.patch}x{args.patch} patches, median of {args.steps} steps; spec `{json.dumps(SPEC)}`.", "",
              "| variant | step time (s) | x digital | peak RSS (MB) | x digital |", "|---|---|---|---|---|"]

@@ -13,13 +13,12 @@ params ``arch.*`` (the spec), ``train.*``; metrics per epoch and the final drift
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
@@ -227,6 +226,3 @@ _TUNE_KEYS = {"training_iteration", "time_this_iter_s", "time_total_s", "timesta
               "node_ip", "node_id", "gpu_ids", "trial_id", "experiment_tag", "date", "config", "checkpoint_dir_name",
               "should_checkpoint", "timesteps_since_restore", "device", "epoch"}
 
-
-def as_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, default=str)

@@ -11,10 +11,8 @@ Exact resume: every epoch re-seeds torch, the data sampler and the MONAI transfo
 
 from __future__ import annotations
 
-import copy
 import logging
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -232,16 +230,3 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
 
-
-def digital_copy(trainer: Trainer) -> nn.Module:
-    """A plain-torch copy of the trained network (for export and ``predict``)."""
-    return to_digital(trainer.model) if trainer.cfg.mode == "analog" else copy.deepcopy(trainer.model)
-
-
-def with_overrides(cfg: TrainConfig, **changes: Any) -> TrainConfig:
-    """``cfg`` with some fields replaced (validated again)."""
-    return replace(cfg, **changes)
-
-
-def finite_or_nan(value: float) -> float:
-    return value if math.isfinite(value) else float("nan")

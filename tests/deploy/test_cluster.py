@@ -2,9 +2,7 @@
 cluster: two raylets with their own resources), node loss mid-trial, and fake GPUs."""
 import logging
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient

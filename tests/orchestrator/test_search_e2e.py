@@ -3,8 +3,8 @@
 Checks the MLflow contract run by run, the registered model, ``predict`` and ``report``,
 failure injection, the exit codes for bad input, and kill -9 of the driver + resume.
 """
-import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,9 +176,9 @@ def test_kill_dash_9_and_resume(tmp_path):
                               stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     deadline = time.time() + 300
     seen = []
-    for line in driver.stdout:  # wait until at least one trial finished and another is running
+    for line in driver.stdout:  # wait until 1 to 3 of the 5 trials are done
         seen.append(line)
-        if ("trained" in line or "stopped" in line) and "1 running" in line or time.time() > deadline:
+        if re.search(r"trials [1-3]/5 done", line) or time.time() > deadline:
             break
     assert driver.poll() is None, "".join(seen)
     os.kill(driver.pid, signal.SIGKILL)  # kill -9 of the driver, by PID
@@ -190,7 +190,9 @@ def test_kill_dash_9_and_resume(tmp_path):
     time.sleep(2)
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     before = [r for r in runs_of(client, "resume", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
-    assert 1 <= len(before) < 5
+    finished = [r for r in before if r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed")]
+    # killed mid-search: some trials finished, others unfinished (running or not yet started)
+    assert 1 <= len(finished) < 5 and (len(before) < 5 or len(finished) < len(before)), "".join(seen)
     proc = nasseg(["search", "c.yaml", "--resume"], tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "resuming search 'resume'" in proc.stdout
