@@ -31,6 +31,7 @@ class SearchOutcome:
     best_score: float | None
     model_uri: str | None
     kendall_tau: float | None
+    kendall_pairs: int = 0
 
 
 def _quiet_ray_env() -> None:
@@ -218,7 +219,7 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         name=cfg.name, trials=len(rows), trained=len(trained), stopped=len(rows) - len(trained) - failed,
         failed=failed, prescreened=searcher.rejections, best_trial=best[0] if best else None,
         best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
-        kendall_tau=searcher.surrogate.kendall_tau())
+        kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs))
     _print_summary(cfg, outcome)
     return outcome
 
@@ -242,7 +243,8 @@ def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
         print(f"  best trial {o.best_trial}: {cfg.primary_objective} = {o.best_score:.4f}")
         print(f"  model: {o.model_uri}")
     if o.kendall_tau is not None:
-        print(f"  surrogate Kendall tau on unseen trials: {o.kendall_tau:.3f}")
+        caveat = " (too few to judge the surrogate)" if o.kendall_pairs < 10 else ""
+        print(f"  surrogate Kendall tau on {o.kendall_pairs} unseen trials: {o.kendall_tau:.3f}{caveat}")
     uri = cfg.resolved_tracking_uri()
     print(f"  open the MLflow UI:  mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite")
           else f"  MLflow UI: {uri}")
