@@ -21,7 +21,7 @@ import numpy as np
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces import ArchSpec, SpaceBounds, hardware_cost, suggest, violations
+from search_spaces import ArchSpec, SpaceBounds, hardware_cost, network_signature, suggest, violations
 
 from .config import SearchConfig
 from .surrogate import Surrogate
@@ -43,6 +43,11 @@ class Rejection:
     reason: str
     predicted: float | None
     cost: dict[str, float]
+
+
+@functools.lru_cache(maxsize=4096)
+def _signature_of_json(arch_json: str) -> tuple:
+    return network_signature(ArchSpec.from_json(arch_json))
 
 
 def define_space(trial: Any, bounds: SpaceBounds) -> dict[str, str]:
@@ -102,7 +107,8 @@ class PrescreenSearcher(Searcher):
             hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
             cost = hw.as_dict()
             reasons = violations(hw, self.cfg.constraints)
-            duplicate = self._trained_as(spec) or next((f[0] for f in feasible if f[2] == spec), None)
+            sig = network_signature(spec)
+            duplicate = self._trained_as(sig) or next((f[0] for f in feasible if network_signature(f[2]) == sig), None)
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
             elif duplicate:  # TPE re-proposes known architectures; training one twice wastes a worker
@@ -128,10 +134,9 @@ class PrescreenSearcher(Searcher):
             self.predicted_of[trial_id] = predicted
         return {"arch": spec.to_json(), "candidate": cid, "predicted": predicted}
 
-    def _trained_as(self, spec: ArchSpec) -> str | None:
-        """The trial that already got this architecture, if any."""
-        text = spec.to_json()
-        return next((tid for tid, js in self.spec_of.items() if js == text), None)
+    def _trained_as(self, signature: tuple) -> str | None:
+        """The trial that already got this network (same layers, maybe another spec), if any."""
+        return next((tid for tid, js in self.spec_of.items() if _signature_of_json(js) == signature), None)
 
     # -- feedback ---------------------------------------------------------------------------
     def on_trial_result(self, trial_id: str, result: dict) -> None:

@@ -117,6 +117,13 @@ def layers(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> list[
     return out
 
 
+def network_signature(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> tuple:
+    """Hashable description of the built network: every weight layer in build order plus the skip
+    fusion. Specs whose ``widenfact``/``dec_width`` round to the same channel widths give the same
+    network and hence the same signature (the searcher uses it to avoid training twins)."""
+    return (spec.skip, spec.M, tuple(layers(spec, in_channels, out_channels)))
+
+
 def hardware_cost(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1,
                   tile_size: int = DEFAULT_TILE_SIZE) -> HardwareCost:
     """Parameters, crossbar tiles (``tile_size`` x ``tile_size``) and MACs of ``spec``."""

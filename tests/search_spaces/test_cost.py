@@ -46,3 +46,14 @@ def test_violations_list_each_broken_limit():
     reasons = violations(c, Constraints(max_params=10, max_tiles=1, max_digital_params=0))
     assert [r.split()[0] for r in reasons] == ["params", "tiles", "digital_params"]
     assert violations(c, Constraints(max_params=c.params, max_tiles=c.tiles)) == []
+
+
+def test_network_signature_identifies_twins_across_specs():
+    from search_spaces import build, network_signature
+
+    a = spec(out_channel0=16, widenfact1=0.5)   # 16 * 2 * 0.5 = 16 channels
+    b = spec(out_channel0=16, widenfact1=0.55)  # 17.6 -> rounds to 16 channels: the same network
+    c = spec(out_channel0=16, widenfact1=0.65)  # 20.8 -> 20 channels
+    assert a != b and network_signature(a) == network_signature(b) != network_signature(c)
+    na, nb = build(a, seed=0), build(b, seed=0)
+    assert all((x == y).all() for x, y in zip(na.state_dict().values(), nb.state_dict().values()))
