@@ -51,7 +51,7 @@ def test_mlflow_compose_is_local_only_with_auth_and_no_secrets():
     assert "--backend-store-uri postgresql+psycopg2://" in cmd and "--artifacts-destination s3://" in cmd
     assert "--app-name basic-auth" in cmd
     text = (ROOT / "deploy/mlflow/docker-compose.yaml").read_text()
-    for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"):
+    for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD"):
         assert re.search(rf"{var}:\s*\$\{{{var}\}}", text), var  # from .env, never inline
 
 

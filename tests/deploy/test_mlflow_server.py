@@ -120,3 +120,58 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path):
     assert sum(p.numel() for p in model.parameters()) > 0
     parent = runs_of(http, "server", "search")[0]
     assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory):
+    d = tmp_path_factory.mktemp("auth")
+    port = free_port()
+    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t",
+               MLFLOW_AUTH_CONFIG_PATH="")
+    env.pop("MLFLOW_AUTH_CONFIG_PATH")
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    server = subprocess.Popen([str(mlflow_bin), "server", "--app-name", "basic-auth", "--backend-store-uri",
+                               f"sqlite:///{d / 'm.db'}", "--artifacts-destination", (d / "art").as_uri(),
+                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=d, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(60):
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                break
+        except OSError:
+            time.sleep(1)
+    else:
+        server.kill()
+        pytest.fail("MLflow basic-auth server did not become healthy in 60 s")
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_credentials_come_from_mlflow_env_vars_only(auth_server, tmp_path):
+    (tmp_path / "c.yaml").write_text(CONFIG.replace("trials: 3", "trials: 1").replace("name: server", "name: auth"))
+    start = time.time()
+    denied = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", auth_server], cwd=tmp_path,
+                            env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+    assert denied.returncode == 2 and time.time() - start < 30
+    assert denied.stderr.strip().startswith("nasseg: error: MLflow tracking store") and "401" in denied.stderr
+    inline = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri",
+                                      auth_server.replace("http://", "http://admin:admin-pw-for-tests@")],
+                            cwd=tmp_path, env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
+    assert inline.returncode == 2 and "MLFLOW_TRACKING_USERNAME" in inline.stderr
+    assert "admin-pw-for-tests" not in inline.stderr  # never echoed
+    ok = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", auth_server], cwd=tmp_path,
+                        env=env_for(tmp_path, MLFLOW_TRACKING_USERNAME="admin",
+                                    MLFLOW_TRACKING_PASSWORD="admin-pw-for-tests"),
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
+    assert "admin-pw-for-tests" not in ok.stdout + ok.stderr
+    client_env = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-pw-for-tests"}
+    os.environ.update(client_env)
+    try:
+        client = MlflowClient(auth_server)
+        assert len(runs_of(client, "auth", "search")) == 1 and len(runs_of(client, "auth", "trial")) >= 1
+    finally:
+        for k in client_env:
+            os.environ.pop(k)
