@@ -59,6 +59,8 @@ def init_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | N
         _probe_tcp(address)
     kwargs = dict(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False,
                   configure_logging=True)
+    if address is not None and address.startswith("ray://"):
+        kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)  # the search's output streams back
     try:
         if address is None:
             ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
@@ -131,6 +133,8 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
 def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     _quiet_ray_env()
     connect(cfg.resolved_tracking_uri())               # fail fast: MLflow
+    if cfg.address is not None and cfg.address.startswith("ray://"):
+        return _run_through_ray_client(cfg, resume)
     cfg, restoring = prepare(cfg, resume)
     init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)  # fail fast: Ray
     check_storage_shared(cfg)
@@ -182,6 +186,28 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
         )
     results = tuner.fit()
     return finish_search(cfg, tracker, results, searcher)
+
+
+def _run_through_ray_client(cfg: SearchConfig, resume: bool) -> SearchOutcome:
+    """With Ray Client the driver would run Tune remotely anyway; we run the whole search as one
+    task on the cluster's head node instead, so the searcher, callbacks and MLflow logging live
+    in one process there (exactly as ``--address auto`` on the head). Its output streams back."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if cfg.resolved_tracking_uri().startswith("sqlite:") or not (cfg.storage_is_uri or Path(cfg.storage).is_absolute()):
+        raise ConfigError("with a ray:// address the search runs on the head node: use an MLflow server "
+                          "(--tracking-uri http://...) and an absolute shared --storage (or s3://)")
+    init_ray(cfg.address)
+    head = next(n["NodeID"] for n in ray.nodes() if n.get("Alive") and
+                n.get("Resources", {}).get("node:__internal_head__"))
+    task = ray.remote(num_cpus=0)(_search_task).options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
+    return ray.get(task.remote(cfg.to_dict() | {"address": None}, resume))
+
+
+def _search_task(cfg_dict: dict, resume: bool) -> SearchOutcome:
+    return run_search(SearchConfig.from_dict(cfg_dict), resume)
 
 
 def _restored_searcher(tuner) -> "object":

@@ -2,7 +2,10 @@
 cluster: two raylets with their own resources), node loss mid-trial, and fake GPUs."""
 import logging
 import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -94,3 +97,56 @@ def test_cpu_fallback_warns_once(caplog):
     with caplog.at_level(logging.WARNING):
         assert select_device("cuda").type == "cpu"
     assert [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU") == 1
+
+
+def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
+    """``--address ray://host:port``: the search runs as one task on the head node, output streams back."""
+    import os
+    import signal
+    import socket
+
+    from tests.deploy.test_mlflow_server import free_port
+
+    gcs, client_port = free_port(), free_port()
+    env = env_for(tmp_path)
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(gcs), "--ray-client-server-port",
+                             str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    mlflow_port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
+                               f"sqlite:///{tmp_path / 'm.db'}", "--artifacts-destination", (tmp_path / "art").as_uri(),
+                               "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(60):  # wait for the Ray client server and MLflow
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+                urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(1)
+        (tmp_path / "c.yaml").write_text("name: client\ntrials: 2\n"
+                                         "resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
+                                         + TINY.replace("epochs: 3", "epochs: 2"))
+        uri = f"http://127.0.0.1:{mlflow_port}"
+        lite = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert lite.returncode == 2 and "use an MLflow server" in lite.stderr  # sqlite is not on the head
+        proc = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}",
+                                        "--tracking-uri", uri, "--storage", str(tmp_path / "runs")],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "search 'client' finished: 2 trials (2 trained" in proc.stdout + proc.stderr
+        client = MlflowClient(uri)
+        assert len(trials_of(client, "client")) == 2
+        assert len(client.search_model_versions("name = 'nasseg-client'")) == 1
+    finally:
+        for p in (head, server):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        head.wait(timeout=60)
+        server.wait(timeout=60)
