@@ -63,7 +63,9 @@ def init_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | N
         kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)  # the search's output streams back
     try:
         if address is None:
-            ray.init(num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+            # "local": always a fresh local Ray. Plain ray.init() would attach to a cluster that
+            # `ray start` left registered on this machine, and hang for minutes if it has died.
+            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
         else:
             ray.init(address=address, **kwargs)
     except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
