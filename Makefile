@@ -24,7 +24,7 @@ demo: setup
 	$(BIN)/nasseg search configs/demo.yaml
 
 test: setup postgres
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=12
 
 # The MLflow-server test needs PostgreSQL's server binaries (Debian package); install them when we
 # can (root with apt), otherwise that one test skips and says why.

@@ -239,6 +239,9 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     model_uri = None
     if best is not None:
         model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
+    lost = tracker.close_lost_runs()
+    if lost:
+        print(f"nasseg: {lost} run(s) of trials lost with a killed driver are marked nasseg.role=lost")
     searcher.surrogate.save(cfg.search_dir / "surrogate.json")
     tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
     write_report(cfg, tracker)

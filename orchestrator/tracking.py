@@ -118,11 +118,17 @@ class Tracker:
         self.client.log_text(run.info.run_id, self.cfg.to_json(), "search_config.json")
         return run.info.run_id
 
-    def trial_run(self, trial_id: str, spec: ArchSpec, extra_params: dict[str, Any], stage: str) -> str:
-        """The child run of ``trial_id``, created with its params and arch.json if new."""
+    def trial_run(self, trial_id: str, spec: ArchSpec, extra_params: dict[str, Any], stage: str,
+                  live_ids: set[str] | None = None) -> str:
+        """The child run of ``trial_id``, created with its params and arch.json if new.
+
+        With ``live_ids`` (the trials Ray knows), a still-``running`` run of the same architecture
+        whose trial Ray no longer knows is adopted instead of creating a new one: after a kill -9,
+        a trial started after Ray's last experiment snapshot is re-created by the restored
+        searcher under a new id, and its MLflow run must not be duplicated."""
         if trial_id in self._runs:
             return self._runs[trial_id]
-        found = self._find("trial", trial_id)
+        found = self._find("trial", trial_id) or (self._adopt(trial_id, spec, live_ids) if live_ids else None)
         if found:
             self._runs[trial_id] = found
             return found
@@ -137,6 +143,34 @@ class Tracker:
         self.client.log_text(rid, spec.to_json(), "arch.json")
         self._runs[trial_id] = rid
         return rid
+
+    def _orphans(self) -> list:
+        flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial' and "
+               f"tags.`{STAGE}` = 'running'")
+        return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1000)
+
+    def _adopt(self, trial_id: str, spec: ArchSpec, live_ids: set[str]) -> str | None:
+        for run in self._orphans():
+            old = run.data.tags.get(TRIAL_ID)
+            if old in live_ids or ArchSpec.from_params(run.data.params, prefix="arch.") != spec:
+                continue
+            rid = run.info.run_id
+            self.client.set_tag(rid, "nasseg.previous_trial_id", old)
+            self.client.set_tag(rid, TRIAL_ID, trial_id)
+            self.client.set_tag(rid, MLFLOW_RUN_NAME, trial_id)
+            return rid
+        return None
+
+    def close_lost_runs(self) -> int:
+        """At the end of a search every trial is finished: a run still ``running`` belongs to a
+        trial lost with a killed driver and not re-created. It is kept (nothing recorded is
+        deleted) but moved out of the trial role: ``nasseg.role=lost``, status KILLED."""
+        lost = self._orphans()
+        for run in lost:
+            self.client.set_tag(run.info.run_id, ROLE, "lost")
+            self.client.set_tag(run.info.run_id, STAGE, "lost")
+            self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+        return len(lost)
 
     # -- events -----------------------------------------------------------------------------
     def log_rejection(self, r: Rejection) -> None:
@@ -172,15 +206,16 @@ class MLflowTracking(Callback):
         self.tracker, self.searcher = tracker, searcher
         self.node_history: dict[str, list[str]] = {}
 
-    def _run(self, trial: Any) -> str:
+    def _run(self, trial: Any, trials: list | None = None) -> str:
         config = trial.config
         extra = {"candidate": config.get("candidate")}
         if config.get("predicted") is not None:
             extra["surrogate_predicted"] = config["predicted"]
-        return self.tracker.trial_run(trial.trial_id, ArchSpec.from_json(config["arch"]), extra, "running")
+        live = {t.trial_id for t in trials} if trials is not None else None
+        return self.tracker.trial_run(trial.trial_id, ArchSpec.from_json(config["arch"]), extra, "running", live)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rid = self._run(trial)
+        rid = self._run(trial, trials)
         self.tracker.client.set_tag(rid, STAGE, "running")
         if trial.config.get("predicted") is not None:
             self.tracker.log_metrics(rid, {"surrogate_predicted": trial.config["predicted"]})

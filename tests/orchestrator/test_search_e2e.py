@@ -199,7 +199,10 @@ def test_kill_dash_9_and_resume(tmp_path):
     trials = [r for r in runs_of(client, "resume", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
     ids = [r.data.tags["nasseg.trial_id"] for r in trials]
     assert len(trials) == 5 and len(set(ids)) == 5, ids
-    assert {r.data.tags["nasseg.trial_id"] for r in before} <= set(ids)  # runs were reused, not duplicated
+    assert {r.data.tags["nasseg.trial_id"] for r in finished} <= set(ids)  # finished runs were kept as they were
+    # runs of trials that were running at the kill were reused (same run id), not duplicated
+    assert {r.info.run_id for r in before} <= {r.info.run_id for r in trials} | \
+        {r.info.run_id for r in runs_of(client, "resume", "lost")}
     assert all(r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed") for r in trials)
     assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
     assert len(runs_of(client, "resume", "search")) == 1
