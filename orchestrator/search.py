@@ -85,9 +85,10 @@ def _probe_tcp(address: str, timeout_s: float = 5.0) -> None:
         raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {exc}") from None
 
 
-def check_storage_shared(cfg: SearchConfig) -> None:
+def check_storage_shared(cfg: SearchConfig, probe=None) -> None:
     """With several nodes, every node must see ``storage`` (checkpoints move between nodes on a
-    retry or resume): a marker file written here is looked for by a task on each node."""
+    retry or resume): a marker file written here is looked for by a task on each node.
+    ``probe(nodes, marker_path) -> [bool]`` replaces the Ray tasks in unit tests."""
     import uuid
 
     import ray
@@ -98,22 +99,27 @@ def check_storage_shared(cfg: SearchConfig) -> None:
     cfg.storage_path.mkdir(parents=True, exist_ok=True)
     marker = cfg.storage_path / f".nasseg-shared-{uuid.uuid4().hex}"
     marker.write_text("x")
+    try:
+        seen = (probe or _probe_nodes)(nodes, str(marker))
+    finally:
+        marker.unlink(missing_ok=True)
+    blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, seen) if not ok]
+    if blind:
+        raise ConfigError(f"storage: {cfg.storage_path} is not shared with node(s) {', '.join(blind)}; "
+                          f"use a shared folder (NFS) or s3://... so trials can resume on any node")
+
+
+def _probe_nodes(nodes: list[dict], marker: str) -> list[bool]:
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     @ray.remote(num_cpus=0)
     def sees(path: str) -> bool:
         return Path(path).exists()
 
-    try:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        checks = [sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                  .remote(str(marker)) for n in nodes]
-        blind = [n["NodeManagerAddress"] for n, ok in zip(nodes, ray.get(checks, timeout=60)) if not ok]
-    finally:
-        marker.unlink(missing_ok=True)
-    if blind:
-        raise ConfigError(f"storage: {cfg.storage_path} is not shared with node(s) {', '.join(blind)}; "
-                          f"use a shared folder (NFS) or s3://... so trials can resume on any node")
+    checks = [sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+              .remote(marker) for n in nodes]
+    return ray.get(checks, timeout=60)
 
 
 def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
