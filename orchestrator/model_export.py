@@ -93,12 +93,11 @@ class ModelBundle:
 
     def analog(self) -> nn.Module:
         """The analog network (aihwkit tiles) with the trained tile state."""
-        net = build(self.spec, in_channels=self.meta["channels"], out_channels=1)
-        model = to_analog(net, HWAConfig(**self.meta["hwa"]))
-        if self.meta["mode"] == "analog":
-            model.load_state_dict(self.analog_state)
-        else:  # digitally trained: its weights go onto the tiles
-            model = to_analog(self.digital, HWAConfig(**self.meta["hwa"]))
+        hwa = HWAConfig(**self.meta["hwa"])
+        if self.meta["mode"] != "analog":  # digitally trained: its weights go onto the tiles
+            return to_analog(self.digital, hwa).eval()
+        model = to_analog(build(self.spec, in_channels=self.meta["channels"], out_channels=1), hwa)
+        model.load_state_dict(self.analog_state)
         return model.eval()
 
 

@@ -271,7 +271,7 @@ def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
     mask = pareto_mask(values, cfg.modes)
     front = [t for t, keep in zip(trained, mask) if keep]
     # ties (twins, equal scores) go to the smallest trial id, so a rerun picks the same model
-    return max(front, key=lambda t: (t[1][cfg.primary_objective], [-ord(c) for c in str(t[0])]))
+    return min(front, key=lambda t: (-t[1][cfg.primary_objective], str(t[0])))
 
 
 def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,10 @@ def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
     marker = os.environ.get(FAIL_ENV)
     if marker and marker in config["arch"]:
         raise RuntimeError(f"injected failure ({FAIL_ENV}={marker})")
-    threads = max(1, int(cfg.resources.cpus_per_trial))
-    train_cfg = cfg.train if cfg.train.num_threads == threads else _with_threads(cfg, threads)
-    if cfg.resources.gpus_per_trial > 0 and train_cfg.device == "auto":
-        from dataclasses import replace
-
-        train_cfg = replace(train_cfg, device="cuda")  # asked for a GPU: warn if this node has none
+    # threads = this trial's CPU share; asked for a GPU: prefer CUDA (warns once if the node has none)
+    wants_gpu = cfg.resources.gpus_per_trial > 0 and cfg.train.device == "auto"
+    train_cfg = replace(cfg.train, num_threads=max(1, int(cfg.resources.cpus_per_trial)),
+                        device="cuda" if wants_gpu else cfg.train.device)
     samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
     train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
     trainer = Trainer(spec, train, val, train_cfg)
@@ -59,12 +58,6 @@ def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
             tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
 
     trainer.fit(on_epoch=on_epoch)
-
-
-def _with_threads(cfg: SearchConfig, threads: int):
-    from dataclasses import replace
-
-    return replace(cfg.train, num_threads=threads)
 
 
 def _placement() -> dict[str, str]:

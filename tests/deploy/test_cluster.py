@@ -4,7 +4,6 @@ import logging
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -105,7 +104,7 @@ def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
     import signal
     import socket
 
-    from tests.deploy.test_mlflow_server import free_port
+    from tests.deploy.test_mlflow_server import free_port, start_mlflow_server
 
     gcs, client_port = free_port(), free_port()
     env = env_for(tmp_path)
@@ -114,23 +113,18 @@ def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
                              str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    mlflow_port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", "--backend-store-uri",
-                               f"sqlite:///{tmp_path / 'm.db'}", "--artifacts-destination", (tmp_path / "art").as_uri(),
-                               "--host", "127.0.0.1", "--port", str(mlflow_port), "--workers", "1"],
-                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    server = None
     try:
-        for _ in range(60):  # wait for the Ray client server and MLflow
+        server, uri = start_mlflow_server(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "art", 60, cwd=tmp_path)
+        for _ in range(60):  # wait for the Ray client server
             try:
                 socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
-                urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=1)
                 break
             except OSError:
                 time.sleep(1)
         (tmp_path / "c.yaml").write_text("name: client\ntrials: 2\n"
                                          "resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
                                          + TINY.replace("epochs: 3", "epochs: 2"))
-        uri = f"http://127.0.0.1:{mlflow_port}"
         lite = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
         assert lite.returncode == 2 and "use an MLflow server" in lite.stderr  # sqlite is not on the head
@@ -144,9 +138,10 @@ def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
         assert len(client.search_model_versions("name = 'nasseg-client'")) == 1
     finally:
         for p in (head, server):
+            if p is None:
+                continue
             try:
-                os.killpg(p.pid, signal.SIGTERM)
+                os.killpg(p.pid, signal.SIGTERM)  # the process groups: ray's daemons, mlflow's workers
             except ProcessLookupError:
                 pass
-        head.wait(timeout=60)
-        server.wait(timeout=60)
+            p.wait(timeout=60)

@@ -38,6 +38,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def start_mlflow_server(backend: str, artifacts: Path, wait_s: int, *args: str, cwd=None, env=None):
+    """An ``mlflow server`` on a free loopback port, returned once /health answers: (process, url)."""
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("mlflow")), "server", *args, "--backend-store-uri",
+                               backend, "--artifacts-destination", artifacts.as_uri(), "--host", "127.0.0.1",
+                               "--port", str(port), "--workers", "1"], cwd=cwd, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
+                return server, url
+        except OSError:
+            time.sleep(1)
+    server.kill()
+    pytest.fail(f"MLflow server did not become healthy in {wait_s} s")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    server.wait(timeout=30)
+
+
 @pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -67,26 +91,9 @@ def postgres(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mlflow_server(postgres, tmp_path_factory):
-    port = free_port()
-    artifacts = tmp_path_factory.mktemp("artifacts")
-    mlflow_bin = Path(sys.executable).with_name("mlflow")
-    server = subprocess.Popen([str(mlflow_bin), "server", "--backend-store-uri", postgres, "--artifacts-destination",
-                               artifacts.as_uri(), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        server.kill()
-        pytest.fail("MLflow server did not become healthy in 90 s")
+    server, url = start_mlflow_server(postgres, tmp_path_factory.mktemp("artifacts"), 90)
     yield url
-    server.terminate()
-    server.wait(timeout=30)
+    stop(server)
 
 
 def summary(client, name):
@@ -125,28 +132,12 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path):
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     d = tmp_path_factory.mktemp("auth")
-    port = free_port()
-    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t",
-               MLFLOW_AUTH_CONFIG_PATH="")
-    env.pop("MLFLOW_AUTH_CONFIG_PATH")
-    mlflow_bin = Path(sys.executable).with_name("mlflow")
-    server = subprocess.Popen([str(mlflow_bin), "server", "--app-name", "basic-auth", "--backend-store-uri",
-                               f"sqlite:///{d / 'm.db'}", "--artifacts-destination", (d / "art").as_uri(),
-                               "--host", "127.0.0.1", "--port", str(port), "--workers", "1"], cwd=d, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(60):
-        try:
-            if urllib.request.urlopen(f"{url}/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(1)
-    else:
-        server.kill()
-        pytest.fail("MLflow basic-auth server did not become healthy in 60 s")
+    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t")
+    env.pop("MLFLOW_AUTH_CONFIG_PATH", None)
+    server, url = start_mlflow_server(f"sqlite:///{d / 'm.db'}", d / "art", 60, "--app-name", "basic-auth",
+                                      cwd=d, env=env)
     yield url
-    server.terminate()
-    server.wait(timeout=30)
+    stop(server)
 
 
 def test_credentials_come_from_mlflow_env_vars_only(auth_server, tmp_path):
