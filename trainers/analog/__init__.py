@@ -1,8 +1,10 @@
 """The analog simulator behind one small interface (aihwkit's pure-PyTorch inference tiles).
 
-Everything that touches aihwkit lives here, so a faster simulator can replace it without
-changing the training loop: ``to_analog``, ``analog_optimizer``, ``to_digital``,
-``program_and_drift`` and ``count_tiles``.
+Everything that touches aihwkit lives in this package: ``to_analog``, ``analog_optimizer``,
+``to_digital``, ``programmed_copy``, ``drift_to`` and ``count_tiles`` here, and in ``fused`` the
+fused forward/backward of the analog layers (``HWAConfig.simulator = "fused"``, the default: the
+same physics as aihwkit's tile at a fraction of its cost; ``"aihwkit"`` runs aihwkit's own
+unfolded forward). Either way aihwkit owns the state (tiles, input ranges, scales, PCM model).
 
 Why ``TorchInferenceRPUConfig``: aihwkit 1.1.0's compiled tiles fail with torch 2.13 ("weights
 must be a CPU tensor"); the torch tiles run on CPU and CUDA and support autograd through every
@@ -14,9 +16,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
+
+
+SIMULATORS = ("fused", "aihwkit")
 
 
 @dataclass(frozen=True)
@@ -39,11 +45,14 @@ class HWAConfig:
     learn_input_range: bool = True  # learned DAC input range (init from data)
     g_max: float = 25.0             # PCM max conductance (uS) for the noise model
     drift_compensation: bool = True  # global drift compensation at read-out
+    simulator: str = "fused"        # "fused" (same physics, no im2col) or "aihwkit" (its own forward)
 
-    def as_dict(self) -> dict[str, float]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def __post_init__(self) -> None:
+        if self.simulator not in SIMULATORS:
+            raise ValueError(f"hwa.simulator: expected one of {SIMULATORS}, got {self.simulator!r}")
         if self.tile_size < 16:
             raise ValueError(f"hwa.tile_size: {self.tile_size} is too small (>= 16)")
         for name in ("modifier_std", "out_noise", "out_bound", "clip_weights", "g_max"):
@@ -84,17 +93,29 @@ def rpu_config(hwa: HWAConfig):
 
 
 def to_analog(model: nn.Module, hwa: HWAConfig) -> nn.Module:
-    """Copy of ``model`` with every Conv2d/Linear on analog tiles (BN, ConvTranspose2d stay digital)."""
+    """Copy of ``model`` with every Conv2d/Linear on analog tiles (BN, ConvTranspose2d stay digital).
+
+    With ``hwa.simulator == "fused"`` the layers are ``FusedAnalogConv2d``/``FusedAnalogLinear``
+    (subclasses of aihwkit's, same state); a layer whose preset cannot be fused exactly runs
+    aihwkit's own forward, and the log says so once."""
     from aihwkit.nn.conversion import convert_to_analog
 
-    return convert_to_analog(copy.deepcopy(model), rpu_config(hwa))
+    if hwa.simulator == "aihwkit":
+        return convert_to_analog(copy.deepcopy(model), rpu_config(hwa))
+    from .fused import FUSED_CONVERSION_MAP, log_fallbacks_once
+
+    analog = convert_to_analog(copy.deepcopy(model), rpu_config(hwa), conversion_map=FUSED_CONVERSION_MAP)
+    log_fallbacks_once(analog)
+    return analog
 
 
 def to_digital(model: nn.Module) -> nn.Module:
     """Copy of an analog model with plain torch layers holding the same (noise-free) weights."""
     from aihwkit.nn.conversion import convert_to_digital
 
-    return convert_to_digital(copy.deepcopy(model))
+    from .fused import DIGITAL_CONVERSION_SET
+
+    return convert_to_digital(copy.deepcopy(model), conversion_set=DIGITAL_CONVERSION_SET)
 
 
 def is_analog(model: nn.Module) -> bool:
