@@ -228,7 +228,7 @@ def conv_kernel(w: Tensor, geo: Geometry, slot: Slot) -> Tensor:
 
 # -- the physics of one tile ----------------------------------------------------------------------
 @torch.no_grad()
-def update_input_range_from_data(x: Tensor, geo: Geometry, slot: Slot, per: Periphery) -> None:
+def update_input_range_from_data(x: Tensor, geo: Geometry, slot: Slot, per: Periphery, ops: type) -> None:
     """aihwkit's init-from-data of the input range (first ``init_from_data`` training batches): the
     running mean of ``init_std_alpha * std`` of the *unfolded* tile input, padding zeros included."""
     tile = slot.tile
@@ -239,11 +239,8 @@ def update_input_range_from_data(x: Tensor, geo: Geometry, slot: Slot, per: Peri
     m = multiplicity(geo, slot, x.shape[2], x.shape[3], x.device)
     ho, wo = out_size(geo, x.shape[2], x.shape[3])
     n = x.shape[0] * ho * wo * (slot.k1 - slot.k0)
-    xm = xs * m
-    s1 = xm.sum(dtype=torch.float64)
-    s2 = (xm * xs).sum(dtype=torch.float64)
-    var = (s2 - s1 * s1 / n) / (n - 1)
-    std = var.clamp(min=0).sqrt().to(torch.float32)
+    s1, s2 = ops.moments(xs, m)
+    std = torch.tensor(math.sqrt(max((s2 - s1 * s1 / n) / (n - 1), 0.0)), dtype=torch.float32, device=x.device)
     r = tile.input_range
     if std > 0.0:
         r.data = (r.data * idx + per.init_std_alpha * std) / (idx + 1)
@@ -259,14 +256,13 @@ def modified_weight(w: Tensor, per: Periphery, training: bool) -> Tensor:
     return w.detach() + per.modifier_std * wmax * torch.randn_like(w)
 
 
-def output_noise(a: Tensor, tile: TorchInferenceTile, per: Periphery) -> tuple[Tensor | None, Tensor]:
-    """A standard normal draw shaped like the tile output (or None without output noise) and the
-    noise std per output channel (aihwkit's ``out_noise_values`` if it has them, else out_noise)."""
+def output_noise(tile: TorchInferenceTile, per: Periphery, out_channels: int, like: Tensor) -> tuple[bool, Tensor]:
+    """Whether the tile adds output noise, and its std per output channel (aihwkit's
+    ``out_noise_values`` when it has them, else ``out_noise``)."""
     values = tile.tile.out_noise_values
     if values is not None:
-        return torch.randn_like(a), values.detach().to(a.dtype)
-    std = torch.full((a.shape[1],), per.out_noise, dtype=a.dtype, device=a.device)
-    return (torch.randn_like(a) if per.out_noise > 0 else None), std
+        return True, values.detach().to(like.dtype)
+    return per.out_noise > 0, torch.full((out_channels,), per.out_noise, dtype=like.dtype, device=like.device)
 
 
 def out_scale(tile: TorchInferenceTile, r: Tensor, training: bool, per: Periphery) -> Tensor:
@@ -285,6 +281,12 @@ class TorchPeriphery:
     the numba kernels are tested against. Same interface as :class:`NumbaPeriphery`."""
 
     @staticmethod
+    def moments(xs: Tensor, mult: Tensor) -> tuple[float, float]:
+        """sum(x * m) and sum(x^2 * m): moments of the unfolded input from the folded one."""
+        xm = xs * mult
+        return float(xm.sum(dtype=torch.float64)), float((xm * xs).sum(dtype=torch.float64))
+
+    @staticmethod
     def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> Tensor:
         """DAC input: clip to +-r, normalise by r, quantise (aihwkit's ops in aihwkit's order)."""
         xq = torch.clamp(xs, -rf, rf)
@@ -294,29 +296,30 @@ class TorchPeriphery:
         return xq
 
     @staticmethod
-    def adc_scale(a: Tensor, noise: Tensor | None, noise_std: Tensor, step: float | None, bound: float,
+    def adc_scale(a: Tensor, noisy: bool, noise_std: Tensor, step: float | None, bound: float,
                   scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> None:
         """In place: output noise and ADC on ``a`` (left unclipped, for the backward); then
         ``y (+)= clip(a, +-bound) * scale + bias``."""
-        if noise is not None:
-            a.add_(noise * noise_std.view(1, -1, 1, 1))
+        if noisy:
+            a.add_(torch.randn_like(a) * noise_std.view(1, -1, 1, 1))
         if step is not None:
             a.div_(step).round_().mul_(step)
         part = torch.clamp(a, -bound, bound) if not math.isinf(bound) else a
-        part = torch.addcmul(bias.view(1, -1, 1, 1), part, scale.view(1, -1, 1, 1))
+        part = part * scale.view(1, -1, 1, 1) + bias.view(1, -1, 1, 1)   # two roundings, as aihwkit
         if accumulate:
             y += part
         else:
             y.copy_(part)
 
     @staticmethod
-    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-        """Gradient at the ADC input (0 where the bound clipped) and sum(g * clip(a)) per channel."""
+    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor, Tensor]:
+        """Gradient at the ADC input (0 where the bound clipped), the same for the clip term
+        (any layout: here the same tensor) and sum(g * clip(a)) per channel."""
         p = torch.einsum("nohw,nohw->o", g, torch.clamp(a, -bound, bound))
         ga = g * scale.view(1, -1, 1, 1)
         if not math.isinf(bound):
             ga.masked_fill_(a.abs() > bound, 0.0)
-        return ga, p
+        return ga, ga, p
 
     @staticmethod
     def input_backward(xs: Tensor, d_xq: Tensor, rf: float, r: Tensor, ga: Tensor, kernel: Tensor, mult: Tensor,
@@ -380,23 +383,30 @@ class NumbaPeriphery:
     :class:`TorchPeriphery`, a fraction of the memory passes."""
 
     @staticmethod
+    def moments(xs: Tensor, mult: Tensor) -> tuple[float, float]:
+        return kernels().weighted_moments(xs, mult)
+
+    @staticmethod
     def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> Tensor:
         return kernels().quantise_input(xs, rf, float(r), step)
 
     @staticmethod
-    def adc_scale(a: Tensor, noise: Tensor | None, noise_std: Tensor, step: float | None, bound: float,
+    def adc_scale(a: Tensor, noisy: bool, noise_std: Tensor, step: float | None, bound: float,
                   scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> None:
-        kernels().adc_scale(a, noise, noise_std, step, bound, scale, bias, y, accumulate)
+        """Same as the torch path; the normal draws come from a counter-based ziggurat seeded
+        from torch's generator (same distribution, not the same numbers as ``randn``)."""
+        kernels().adc_scale(a, noisy, noise_std, step, bound, scale, bias, y, accumulate)
 
     @staticmethod
-    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor]:
+    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor, Tensor]:
+        """(ga in NCHW, ga in NHWC for the clip term's row gathers, sum(g * clip(a)) per channel)."""
         return kernels().out_backward(g, a, scale, bound)
 
     @staticmethod
-    def input_backward(xs: Tensor, d_xq: Tensor, rf: float, r: Tensor, ga: Tensor, kernel: Tensor, mult: Tensor,
+    def input_backward(xs: Tensor, d_xq: Tensor, rf: float, r: Tensor, ga_cl: Tensor, kernel: Tensor, mult: Tensor,
                        geo: Geometry, slot: Slot, dx: Tensor | None, accumulate: bool) -> tuple[Tensor, Tensor, Tensor]:
         flat = (*geo.kernel, *geo.stride, *geo.padding, *geo.dilation)
-        dot, clip, outside = kernels().input_backward(xs, d_xq, rf, float(r), ga, kernel, mult, flat,
+        dot, clip, outside = kernels().input_backward(xs, d_xq, rf, float(r), ga_cl, kernel, mult, flat,
                                                       (slot.c0, slot.k0, slot.k1), dx, accumulate)
         return torch.tensor(dot), torch.tensor(clip), torch.tensor(outside)
 
@@ -456,11 +466,11 @@ def forward_tiles(x: Tensor, geo: Geometry, slots: list[Slot], pers: list[Periph
         xq = ops.quantise_input(x[:, slot.c0: slot.c1], rf, r, per.inp_step)
         kernel = conv_kernel(modified_weight(tile.tile.weight, per, training), geo, slot)
         a = F.conv2d(xq, kernel, None, geo.stride, geo.padding, geo.dilation)
-        noise, noise_std = output_noise(a, tile, per)
+        noisy, noise_std = output_noise(tile, per, a.shape[1], a)
         scale = out_scale(tile, r, training, per)
         first = slot.k0 == 0
         b = bias.detach()[slot.o0: slot.o1] if bias is not None and first else torch.zeros_like(scale)
-        ops.adc_scale(a, noise, noise_std, per.out_step, per.out_bound, scale, b, y[:, slot.o0: slot.o1],
+        ops.adc_scale(a, noisy, noise_std, per.out_step, per.out_bound, scale, b, y[:, slot.o0: slot.o1],
                       accumulate=not first)
         saved.append(_Saved(a, xq, kernel, scale, rf))
     return y, saved
@@ -490,7 +500,7 @@ class _FusedTiles(torch.autograd.Function):
         for slot, per, sv in zip(slots, pers, ctx.saved):
             tile = slot.tile
             r = tile.input_range.detach()
-            ga, p = ops.out_backward(gy[:, slot.o0: slot.o1], sv.a, sv.scale, per.out_bound)
+            ga, ga_for_clip, p = ops.out_backward(gy[:, slot.o0: slot.o1], sv.a, sv.scale, per.out_bound)
             d_xq, d_kernel, _ = torch.ops.aten.convolution_backward(
                 ga, sv.xq, sv.kernel, None, list(geo.stride), list(geo.padding), list(geo.dilation), False, [0, 0], 1,
                 [True, True, False])
@@ -498,7 +508,7 @@ class _FusedTiles(torch.autograd.Function):
             d_w = d_kernel.reshape(d_kernel.shape[0], -1)[:, start: start + slot.k1 - slot.k0]
             mult = multiplicity(geo, slot, x.shape[2], x.shape[3], x.device)
             dot, clip, outside = ops.input_backward(
-                x[:, slot.c0: slot.c1], d_xq, sv.rf, r, ga, sv.kernel, mult, geo, slot,
+                x[:, slot.c0: slot.c1], d_xq, sv.rf, r, ga_for_clip, sv.kernel, mult, geo, slot,
                 None if dx is None else dx[:, slot.c0: slot.c1], accumulate=not whole)
             mapping = tile.get_mapping_scales() if tile.mapping_scales is not None else torch.ones_like(p)
             alpha = tile.out_scaling_alpha.detach() if tile.out_scaling_alpha is not None else None
@@ -527,7 +537,7 @@ def _fused_forward(x: Tensor, geo: Geometry, analog_module: Any, training: bool,
     x = x.contiguous()
     if training:
         for slot, per in zip(slots, pers):
-            update_input_range_from_data(x, geo, slot, per)
+            update_input_range_from_data(x, geo, slot, per, ops)
     if training and torch.is_grad_enabled():
         params = [t for s in slots for t in (s.tile.tile.weight, s.tile.input_range, s.tile.out_scaling_alpha)]
         return _FusedTiles.apply(x, geo, slots, pers, ops, bias, *params)
