@@ -280,62 +280,73 @@ def _input_backward(x, d_xq, rf, r, ga_cl, wt, mult, geo, cols, dx, write_dx, ac
     ho, wo, n_out = ga_cl.shape[1], ga_cl.shape[2], ga_cl.shape[3]
     c0, k0, k1 = cols[0], cols[1], cols[2]
     taps = kh * kw
-    dot, clip, outside = 0.0, 0.0, 0.0
+    dot, clip_up, clip_low, outside = 0.0, 0.0, 0.0, 0.0
+    partial = k0 != c0 * taps or k1 != (c0 + c) * taps       # a channel straddles a tile edge
     for a in range(n):
         for b in range(c):
             for j in range(h):
+                # pass 1 (vectorised): dx, sum(d_xq * clip(x)), number of clipped pixels in the row
+                n_clipped = 0
                 for k in range(w):
                     v, d = x[a, b, j, k], d_xq[a, b, j, k]
-                    gin = f32(d / r)
-                    if v >= rf or v <= -rf:
-                        upper = v >= rf
-                        dot += d * (rf if upper else -rf)
-                        outside += mult[b, j, k]
-                        if v > rf or v < -rf:
-                            gin = f32(0.0)
-                        for ki in range(kh):
-                            th = j + ph - ki * dh
-                            if th < 0:
-                                continue
-                            if sh == 1:
-                                oh = th
-                            elif th % sh != 0:
-                                continue
-                            else:
-                                oh = th // sh
-                            if oh >= ho:
-                                continue
-                            for kj in range(kw):
-                                col = (c0 + b) * taps + ki * kw + kj
-                                if col < k0 or col >= k1:
-                                    continue
-                                tw = k + pw - kj * dw
-                                if tw < 0:
-                                    continue
-                                if sw == 1:
-                                    ow = tw
-                                elif tw % sw != 0:
-                                    continue
-                                else:
-                                    ow = tw // sw
-                                if ow >= wo:
-                                    continue
-                                s = f32(0.0)
-                                for q in range(n_out):
-                                    s += ga_cl[a, oh, ow, q] * wt[b, ki, kj, q]
-                                gtap = f32(s / r)
-                                if upper:
-                                    if gtap < 0:
-                                        clip += gtap
-                                elif gtap > 0:
-                                    clip -= gtap
-                    else:
-                        dot += d * v
+                    inside = v <= rf and v >= -rf
+                    cv = min(max(v, -rf), rf)
+                    dot += d * cv
+                    n_clipped += 0 if v < rf and v > -rf else 1
                     if write_dx:
+                        gin = f32(d / r) if inside else f32(0.0)
                         if accumulate:
                             dx[a, b, j, k] = f32(dx[a, b, j, k] + gin)
                         else:
                             dx[a, b, j, k] = gin
+                if n_clipped == 0:
+                    continue
+                # pass 2: the clipped pixels' unfolded copies (clip term, decay gate count); the
+                # sign of a copy's gradient is that of its dot product (r > 0), so the division by
+                # r is done once on the sums
+                for k in range(w):
+                    v = x[a, b, j, k]
+                    if v < rf and v > -rf:
+                        continue
+                    upper = v >= rf
+                    outside += mult[b, j, k]
+                    for ki in range(kh):
+                        th = j + ph - ki * dh
+                        if th < 0:
+                            continue
+                        if sh == 1:
+                            oh = th
+                        elif th % sh != 0:
+                            continue
+                        else:
+                            oh = th // sh
+                        if oh >= ho:
+                            continue
+                        for kj in range(kw):
+                            if partial:
+                                col = (c0 + b) * taps + ki * kw + kj
+                                if col < k0 or col >= k1:
+                                    continue
+                            tw = k + pw - kj * dw
+                            if tw < 0:
+                                continue
+                            if sw == 1:
+                                ow = tw
+                            elif tw % sw != 0:
+                                continue
+                            else:
+                                ow = tw // sw
+                            if ow >= wo:
+                                continue
+                            s = f32(0.0)
+                            for q in range(n_out):
+                                s += ga_cl[a, oh, ow, q] * wt[b, ki, kj, q]
+                            if upper:
+                                if s < 0:
+                                    clip_up += s
+                            elif s > 0:
+                                clip_low += s
+    clip = clip_up / r - clip_low / r
     return np.array((dot, clip, outside))
 
 
