@@ -258,7 +258,7 @@ def test_counter_based_normals_are_standard_and_thread_independent():
         torch.manual_seed(0)
         y = torch.empty_like(a)
         aa = a.clone()
-        kernels.adc_scale(aa, True, torch.ones(3), None, 10.0, torch.ones(3), torch.zeros(3), y, False)
+        kernels.adc_scale(aa, True, torch.ones(3), None, 10.0, torch.ones(3), torch.zeros(3), y, False, False)
         outs.append(y)
     torch.set_num_threads(1)
     assert torch.equal(outs[0], outs[1]) and outs[0].std() == pytest.approx(1.0, abs=0.15)

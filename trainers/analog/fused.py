@@ -287,19 +287,24 @@ class TorchPeriphery:
         return float(xm.sum(dtype=torch.float64)), float((xm * xs).sum(dtype=torch.float64))
 
     @staticmethod
-    def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> Tensor:
-        """DAC input: clip to +-r, normalise by r, quantise (aihwkit's ops in aihwkit's order)."""
+    def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> tuple[Tensor, Tensor]:
+        """DAC input: clip to +-r, normalise by r, quantise (aihwkit's ops in aihwkit's order).
+        Returns it twice: for the conv, and in the form the backward keeps (here the same)."""
         xq = torch.clamp(xs, -rf, rf)
         xq.div_(r)
         if step is not None:
             xq.div_(step).round_().mul_(step)
-        return xq
+        return xq, xq
+
+    @staticmethod
+    def unpack_input(kept: Tensor, step: float | None) -> Tensor:
+        return kept
 
     @staticmethod
     def adc_scale(a: Tensor, noisy: bool, noise_std: Tensor, step: float | None, bound: float,
-                  scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> None:
-        """In place: output noise and ADC on ``a`` (left unclipped, for the backward); then
-        ``y (+)= clip(a, +-bound) * scale + bias``."""
+                  scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> Tensor:
+        """Output noise and ADC on ``a`` (in place, left unclipped); then
+        ``y (+)= clip(a, +-bound) * scale + bias``. Returns what the backward keeps of ``a``."""
         if noisy:
             a.add_(torch.randn_like(a) * noise_std.view(1, -1, 1, 1))
         if step is not None:
@@ -310,9 +315,11 @@ class TorchPeriphery:
             y += part
         else:
             y.copy_(part)
+        return a
 
     @staticmethod
-    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor, Tensor]:
+    def out_backward(g: Tensor, a: Tensor, step: float | None, scale: Tensor,
+                     bound: float) -> tuple[Tensor, Tensor, Tensor]:
         """Gradient at the ADC input (0 where the bound clipped), the same for the clip term
         (any layout: here the same tensor) and sum(g * clip(a)) per channel."""
         p = torch.einsum("nohw,nohw->o", g, torch.clamp(a, -bound, bound))
@@ -386,21 +393,32 @@ class NumbaPeriphery:
     def moments(xs: Tensor, mult: Tensor) -> tuple[float, float]:
         return kernels().weighted_moments(xs, mult)
 
+    # The backward keeps the DAC input as int8 levels and the ADC output as int16 levels (exact:
+    # value = level * step), a quarter and a half of the float32 memory.
     @staticmethod
-    def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> Tensor:
-        return kernels().quantise_input(xs, rf, float(r), step)
+    def quantise_input(xs: Tensor, rf: float, r: Tensor, step: float | None) -> tuple[Tensor, Tensor]:
+        as_levels = step is not None and round(1.0 / step) <= 127
+        xq, levels = kernels().quantise_input(xs, rf, float(r), step, as_levels)
+        return xq, (levels if as_levels else xq)
+
+    @staticmethod
+    def unpack_input(kept: Tensor, step: float | None) -> Tensor:
+        return kept.to(torch.float32).mul_(step) if kept.dtype == torch.int8 else kept
 
     @staticmethod
     def adc_scale(a: Tensor, noisy: bool, noise_std: Tensor, step: float | None, bound: float,
-                  scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> None:
+                  scale: Tensor, bias: Tensor, y: Tensor, accumulate: bool) -> Tensor:
         """Same as the torch path; the normal draws come from a counter-based ziggurat seeded
         from torch's generator (same distribution, not the same numbers as ``randn``)."""
-        kernels().adc_scale(a, noisy, noise_std, step, bound, scale, bias, y, accumulate)
+        as_levels = step is not None and bound / step < 32000
+        levels = kernels().adc_scale(a, noisy, noise_std, step, bound, scale, bias, y, accumulate, as_levels)
+        return levels if as_levels else a
 
     @staticmethod
-    def out_backward(g: Tensor, a: Tensor, scale: Tensor, bound: float) -> tuple[Tensor, Tensor, Tensor]:
+    def out_backward(g: Tensor, a: Tensor, step: float | None, scale: Tensor,
+                     bound: float) -> tuple[Tensor, Tensor, Tensor]:
         """(ga in NCHW, ga in NHWC for the clip term's row gathers, sum(g * clip(a)) per channel)."""
-        return kernels().out_backward(g, a, scale, bound)
+        return kernels().out_backward(g, a, step, scale, bound)
 
     @staticmethod
     def input_backward(xs: Tensor, d_xq: Tensor, rf: float, r: Tensor, ga_cl: Tensor, kernel: Tensor, mult: Tensor,
@@ -444,8 +462,8 @@ def periphery_for(x: Tensor, choice: str) -> type:
 # -- autograd ----------------------------------------------------------------------------------
 @dataclass
 class _Saved:
-    a: Tensor          # ADC output, quantised, before the bound
-    xq: Tensor         # DAC input
+    a: Tensor          # ADC output, quantised, before the bound (or its int16 levels)
+    xq: Tensor         # DAC input (or its int8 levels)
     kernel: Tensor     # tile weights (with this forward's modifier noise) as a conv kernel
     scale: Tensor      # per output channel scale
     rf: float          # input range used
@@ -463,16 +481,16 @@ def forward_tiles(x: Tensor, geo: Geometry, slots: list[Slot], pers: list[Periph
         tile = slot.tile
         r = tile.input_range.detach()
         rf = abs(r.item())
-        xq = ops.quantise_input(x[:, slot.c0: slot.c1], rf, r, per.inp_step)
+        xq, xq_kept = ops.quantise_input(x[:, slot.c0: slot.c1], rf, r, per.inp_step)
         kernel = conv_kernel(modified_weight(tile.tile.weight, per, training), geo, slot)
         a = F.conv2d(xq, kernel, None, geo.stride, geo.padding, geo.dilation)
         noisy, noise_std = output_noise(tile, per, a.shape[1], a)
         scale = out_scale(tile, r, training, per)
         first = slot.k0 == 0
         b = bias.detach()[slot.o0: slot.o1] if bias is not None and first else torch.zeros_like(scale)
-        ops.adc_scale(a, noisy, noise_std, per.out_step, per.out_bound, scale, b, y[:, slot.o0: slot.o1],
-                      accumulate=not first)
-        saved.append(_Saved(a, xq, kernel, scale, rf))
+        a_kept = ops.adc_scale(a, noisy, noise_std, per.out_step, per.out_bound, scale, b, y[:, slot.o0: slot.o1],
+                               accumulate=not first)
+        saved.append(_Saved(a_kept, xq_kept, kernel, scale, rf))
     return y, saved
 
 
@@ -500,9 +518,10 @@ class _FusedTiles(torch.autograd.Function):
         for slot, per, sv in zip(slots, pers, ctx.saved):
             tile = slot.tile
             r = tile.input_range.detach()
-            ga, ga_for_clip, p = ops.out_backward(gy[:, slot.o0: slot.o1], sv.a, sv.scale, per.out_bound)
+            ga, ga_for_clip, p = ops.out_backward(gy[:, slot.o0: slot.o1], sv.a, per.out_step, sv.scale,
+                                                  per.out_bound)
             d_xq, d_kernel, _ = torch.ops.aten.convolution_backward(
-                ga, sv.xq, sv.kernel, None, list(geo.stride), list(geo.padding), list(geo.dilation), False, [0, 0], 1,
+                ga, ops.unpack_input(sv.xq, per.inp_step), sv.kernel, None, list(geo.stride), list(geo.padding), list(geo.dilation), False, [0, 0], 1,
                 [True, True, False])
             start = slot.k0 - slot.c0 * geo.taps
             d_w = d_kernel.reshape(d_kernel.shape[0], -1)[:, start: start + slot.k1 - slot.k0]

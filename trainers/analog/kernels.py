@@ -148,9 +148,11 @@ def _run(fn, n: int, args_of) -> list:
 
 # -- the kernels -------------------------------------------------------------------------------------
 @nb.njit(nogil=True, cache=True)
-def _quantise_input(x, rf, r, step, out):  # pragma: no cover - compiled
-    """out = round(clip(x, +-rf) / r / step) * step (step <= 0: no quantisation)."""
+def _quantise_input(x, rf, r, step, out, levels):  # pragma: no cover - compiled
+    """out = round(clip(x, +-rf) / r / step) * step (step <= 0: no quantisation); the integer
+    levels also go to ``levels`` (int8) unless it is empty (what the backward keeps)."""
     n, c, h, w = x.shape
+    keep = levels.shape[0] > 0
     for a in range(n):
         for b in range(c):
             for j in range(h):
@@ -162,15 +164,23 @@ def _quantise_input(x, rf, r, step, out):  # pragma: no cover - compiled
                         v = -rf
                     v = f32(v / r)
                     if step > 0:
-                        v = f32(f32(np.rint(f32(v / step))) * step)
+                        level = f32(np.rint(f32(v / step)))
+                        v = f32(level * step)
+                        if keep:
+                            levels[a, b, j, k] = np.int8(level)
                     out[a, b, j, k] = v
 
 
-def quantise_input(x: torch.Tensor, rf: float, r: float, step: float | None) -> torch.Tensor:
+def quantise_input(x: torch.Tensor, rf: float, r: float, step: float | None,
+                   keep_levels: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """DAC input (float32) and, if ``keep_levels``, its integer levels as int8 (1 byte per
+    element instead of 4 for the backward; the caller checks that the levels fit)."""
     out = torch.empty(x.shape, dtype=x.dtype)
-    xn, on = x.detach().numpy(), out.numpy()
-    _run(_quantise_input, x.shape[0], lambda a, b: (xn[a:b], f32(rf), f32(r), f32(step or 0.0), on[a:b]))
-    return out
+    levels = torch.empty(x.shape, dtype=torch.int8) if keep_levels else torch.empty((0, 0, 0, 0), dtype=torch.int8)
+    xn, on, ln = x.detach().numpy(), out.numpy(), levels.numpy()
+    _run(_quantise_input, x.shape[0], lambda a, b: (xn[a:b], f32(rf), f32(r), f32(step or 0.0), on[a:b],
+                                                    ln[a:b] if keep_levels else ln))
+    return out, (levels if keep_levels else None)
 
 
 @nb.njit(nogil=True, cache=True)
@@ -190,11 +200,13 @@ def _noise_row(useed, base, z):  # pragma: no cover - compiled
 
 
 @nb.njit(nogil=True, cache=True)
-def _adc_scale(a, offset, noise_std, seed, step, bound, scale, bias, y, accumulate):  # pragma: no cover
-    """In place: a = round((a + N(0, 1) * noise_std[o]) / step) * step (not yet clipped);
+def _adc_scale(a, offset, noise_std, seed, step, bound, scale, bias, y, accumulate, levels):  # pragma: no cover
+    """a = round((a + N(0, 1) * noise_std[o]) / step) * step (not yet clipped), kept in place or,
+    if ``levels`` is not empty, as int16 levels (clipped to +-32767, past the bound anyway);
     y (+)= clip(a, +-bound) * scale[o] + bias[o]. No noise when ``seed < 0``; element i of the
     whole tensor (``offset`` = index of this chunk's first element) draws from stream i."""
     n, o, h, w = a.shape
+    keep = levels.shape[0] > 0
     with_noise = seed >= 0
     useed = np.uint64(max(seed, 0))
     z = np.zeros(w)
@@ -209,8 +221,12 @@ def _adc_scale(a, offset, noise_std, seed, step, bound, scale, bias, y, accumula
                     if with_noise:
                         v = f32(v + f32(f32(z[k]) * sd))
                     if step > 0:
-                        v = f32(f32(np.rint(f32(v / step))) * step)
-                    a[p, q, j, k] = v
+                        level = f32(np.rint(f32(v / step)))
+                        v = f32(level * step)
+                        if keep:
+                            levels[p, q, j, k] = np.int16(min(max(level, f32(-32767.0)), f32(32767.0)))
+                    if not keep:
+                        a[p, q, j, k] = v
                     if v > bound:
                         v = bound
                     elif v < -bound:
@@ -223,20 +239,26 @@ def _adc_scale(a, offset, noise_std, seed, step, bound, scale, bias, y, accumula
 
 
 def adc_scale(a: torch.Tensor, noisy: bool, noise_std: torch.Tensor, step: float | None,
-              bound: float, scale: torch.Tensor, bias: torch.Tensor, y: torch.Tensor, accumulate: bool) -> None:
-    an, yn = a.numpy(), y.numpy()
+              bound: float, scale: torch.Tensor, bias: torch.Tensor, y: torch.Tensor, accumulate: bool,
+              keep_levels: bool) -> torch.Tensor | None:
+    """See ``_adc_scale``; returns the int16 levels if ``keep_levels`` (``a`` is then garbage)."""
+    levels = torch.empty(a.shape, dtype=torch.int16) if keep_levels else torch.empty((0, 0, 0, 0), dtype=torch.int16)
+    an, yn, ln = a.numpy(), y.numpy(), levels.numpy()
     std, sc, bi = noise_std.detach().numpy(), scale.detach().numpy(), bias.detach().numpy()
     seed = draw_seed() if noisy else -1
     per_item = a[0].numel()
     _run(_adc_scale, a.shape[0], lambda i, j: (an[i:j], i * per_item, std, seed, f32(step or 0.0), f32(bound), sc,
-                                               bi, yn[i:j], accumulate))
+                                               bi, yn[i:j], accumulate, ln[i:j] if keep_levels else ln))
+    return levels if keep_levels else None
 
 
 # reductions may be reassociated (vectorised); no other float op changes
 @nb.njit(nogil=True, cache=True, fastmath={"reassoc"})
-def _out_backward(g, a, scale, bound, ga):  # pragma: no cover - compiled
-    """ga = g * scale[o] where |a| <= bound else 0; returns sum(g * clip(a, +-bound)) per channel."""
+def _out_backward(g, a, levels, step, scale, bound, ga):  # pragma: no cover - compiled
+    """ga = g * scale[o] where |a| <= bound else 0; returns sum(g * clip(a, +-bound)) per channel.
+    ``a`` is read from its int16 ``levels`` (times ``step``) when ``levels`` is not empty."""
     n, o, h, w = g.shape
+    from_levels = levels.shape[0] > 0
     p_sum = np.zeros(o)
     for p in range(n):
         for q in range(o):
@@ -244,7 +266,8 @@ def _out_backward(g, a, scale, bound, ga):  # pragma: no cover - compiled
             acc = 0.0
             for j in range(h):
                 for k in range(w):
-                    gv, av = g[p, q, j, k], a[p, q, j, k]
+                    gv = g[p, q, j, k]
+                    av = f32(f32(levels[p, q, j, k]) * step) if from_levels else a[p, q, j, k]
                     if av > bound:
                         acc += gv * bound
                         ga[p, q, j, k] = 0.0
@@ -258,12 +281,18 @@ def _out_backward(g, a, scale, bound, ga):  # pragma: no cover - compiled
     return p_sum
 
 
-def out_backward(g: torch.Tensor, a: torch.Tensor, scale: torch.Tensor,
+def out_backward(g: torch.Tensor, a: torch.Tensor, step: float | None, scale: torch.Tensor,
                  bound: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(ga NCHW for the conv backward, ga NHWC for the clip term's row gathers, sum(g * clip(a)))."""
+    """(ga NCHW for the conv backward, ga NHWC for the clip term's row gathers, sum(g * clip(a)));
+    ``a`` is the ADC output, or its int16 levels."""
     ga = torch.empty(g.shape, dtype=g.dtype)
-    gn, an, gan, sc = g.contiguous().numpy(), a.numpy(), ga.numpy(), scale.detach().numpy()
-    parts = _run(_out_backward, g.shape[0], lambda i, j: (gn[i:j], an[i:j], sc, f32(bound), gan[i:j]))
+    from_levels = a.dtype == torch.int16
+    empty_f, empty_l = np.zeros((0, 0, 0, 0), np.float32), np.zeros((0, 0, 0, 0), np.int16)
+    an = a.numpy()
+    gn, gan, sc = g.contiguous().numpy(), ga.numpy(), scale.detach().numpy()
+    parts = _run(_out_backward, g.shape[0], lambda i, j: (gn[i:j], empty_f if from_levels else an[i:j],
+                                                          an[i:j] if from_levels else empty_l, f32(step or 0.0), sc,
+                                                          f32(bound), gan[i:j]))
     return ga, ga.permute(0, 2, 3, 1).contiguous(), torch.from_numpy(np.sum(parts, axis=0)).to(g.dtype)
 
 
