@@ -29,6 +29,10 @@ from .surrogate import Surrogate
 log = logging.getLogger(__name__)
 
 
+#: Consecutive re-proposals of trained networks after which they are told to Optuna as PRUNED.
+DUPLICATE_STREAK = 10
+
+
 class PrescreenError(RuntimeError):
     """No feasible candidate could be drawn (constraints too tight for the space)."""
 
@@ -93,7 +97,7 @@ class PrescreenSearcher(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         need = self.cfg.prescreen.candidates if self.surrogate.ready else 1
         feasible: list[tuple[str, dict, ArchSpec, dict]] = []
-        draws = 0
+        draws = dup_streak = 0
         while len(feasible) < need:
             if draws >= self.cfg.prescreen.max_draws:
                 if feasible:
@@ -109,10 +113,15 @@ class PrescreenSearcher(Searcher):
             reasons = violations(hw, self.cfg.constraints)
             sig = network_signature(spec)
             duplicate = self._trained_as(sig) or next((f[0] for f in feasible if network_signature(f[2]) == sig), None)
+            dup_streak = dup_streak + 1 if duplicate and not reasons else 0
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
             elif duplicate:  # TPE re-proposes known architectures; training one twice wastes a worker
-                self._reject(cid, trial_id, spec, f"duplicate of {duplicate}", None, cost, neutral=True)
+                # Told to Optuna as FAIL (ignored by TPE); but a TPE that has converged re-proposes
+                # its best network hundreds of times (seen with longer trials), so after
+                # DUPLICATE_STREAK in a row they are told as PRUNED, which moves TPE elsewhere.
+                self._reject(cid, trial_id, spec, f"duplicate of {duplicate}", None, cost,
+                             neutral=dup_streak <= DUPLICATE_STREAK)
             else:
                 feasible.append((cid, config, spec, cost))
         predicted: float | None = None

@@ -12,7 +12,7 @@ def write(tmp_path, text):
 def test_demo_config_is_valid_and_round_trips():
     cfg = SearchConfig.from_yaml("configs/demo.yaml")
     assert cfg.objectives == ("dice_1d", "tiles") and cfg.modes == ["max", "min"]
-    assert cfg.constraints.max_tiles == 40 and cfg.train.epochs == 3
+    assert cfg.constraints.max_tiles == 40 and cfg.train.epochs == 6
     again = SearchConfig.from_dict(cfg.to_dict())
     assert again == cfg
     assert cfg.flat_params()["train.hwa.tile_size"] == "512"

@@ -126,15 +126,21 @@ _POOL: list[ThreadPoolExecutor] = []
 _POOL_LOCK = threading.Lock()
 
 
-def _chunks(n: int) -> list[tuple[int, int]]:
-    parts = max(1, min(n, torch.get_num_threads()))
+#: Below this many elements a kernel runs on the calling thread only: handing work to another
+#: thread costs more than it saves (measured on a 2-core VM).
+_MIN_PARALLEL = 1 << 19
+
+
+def _chunks(n: int, elements: int) -> list[tuple[int, int]]:
+    parts = max(1, min(n, torch.get_num_threads())) if elements >= _MIN_PARALLEL else 1
     bounds = [n * i // parts for i in range(parts + 1)]
     return [(bounds[i], bounds[i + 1]) for i in range(parts) if bounds[i] < bounds[i + 1]]
 
 
-def _run(fn, n: int, args_of) -> list:
-    """``fn(*args_of(n0, n1))`` over batch chunks, the first on this thread, the others on the pool."""
-    chunks = _chunks(n)
+def _run(fn, n: int, args_of, elements: int) -> list:
+    """``fn(*args_of(n0, n1))`` over batch chunks, the first on this thread, the others on the pool;
+    ``elements``: the size of the work (to run small calls on this thread alone)."""
+    chunks = _chunks(n, elements)
     if len(chunks) == 1:
         return [fn(*args_of(*chunks[0]))]
     with _POOL_LOCK:
@@ -179,7 +185,7 @@ def quantise_input(x: torch.Tensor, rf: float, r: float, step: float | None,
     levels = torch.empty(x.shape, dtype=torch.int8) if keep_levels else torch.empty((0, 0, 0, 0), dtype=torch.int8)
     xn, on, ln = x.detach().numpy(), out.numpy(), levels.numpy()
     _run(_quantise_input, x.shape[0], lambda a, b: (xn[a:b], f32(rf), f32(r), f32(step or 0.0), on[a:b],
-                                                    ln[a:b] if keep_levels else ln))
+                                                    ln[a:b] if keep_levels else ln), x.numel())
     return out, (levels if keep_levels else None)
 
 
@@ -248,7 +254,7 @@ def adc_scale(a: torch.Tensor, noisy: bool, noise_std: torch.Tensor, step: float
     seed = draw_seed() if noisy else -1
     per_item = a[0].numel()
     _run(_adc_scale, a.shape[0], lambda i, j: (an[i:j], i * per_item, std, seed, f32(step or 0.0), f32(bound), sc,
-                                               bi, yn[i:j], accumulate, ln[i:j] if keep_levels else ln))
+                                               bi, yn[i:j], accumulate, ln[i:j] if keep_levels else ln), a.numel() * 8)
     return levels if keep_levels else None
 
 
@@ -292,7 +298,7 @@ def out_backward(g: torch.Tensor, a: torch.Tensor, step: float | None, scale: to
     gn, gan, sc = g.contiguous().numpy(), ga.numpy(), scale.detach().numpy()
     parts = _run(_out_backward, g.shape[0], lambda i, j: (gn[i:j], empty_f if from_levels else an[i:j],
                                                           an[i:j] if from_levels else empty_l, f32(step or 0.0), sc,
-                                                          f32(bound), gan[i:j]))
+                                                          f32(bound), gan[i:j]), g.numel())
     return ga, ga.permute(0, 2, 3, 1).contiguous(), torch.from_numpy(np.sum(parts, axis=0)).to(g.dtype)
 
 
@@ -389,7 +395,7 @@ def input_backward(x: torch.Tensor, d_xq: torch.Tensor, rf: float, r: float, ga_
     dxn = dx.numpy() if dx is not None else np.zeros((x.shape[0], 1, 1, 1), dtype=np.float32)
     g, c = np.array(geo, dtype=np.int64), np.array(cols, dtype=np.int64)
     parts = _run(_input_backward, x.shape[0], lambda i, j: (xn[i:j], dn[i:j], f32(rf), f32(r), ga_cl[i:j], wt, mn, g,
-                                                            c, dxn[i:j], dx is not None, accumulate))
+                                                            c, dxn[i:j], dx is not None, accumulate), 4 * x.numel())
     dot, clip, outside = np.sum(parts, axis=0)
     return float(dot), float(clip), float(outside)
 
@@ -412,5 +418,5 @@ def _moments(x, mult):  # pragma: no cover - compiled
 def weighted_moments(x: torch.Tensor, mult: torch.Tensor) -> tuple[float, float]:
     """First and second moments of the unfolded input, from the folded one and its multiplicity."""
     xn, mn = x.detach().numpy(), mult.numpy()
-    s1, s2 = np.sum(_run(_moments, x.shape[0], lambda i, j: (xn[i:j], mn)), axis=0)
+    s1, s2 = np.sum(_run(_moments, x.shape[0], lambda i, j: (xn[i:j], mn), x.numel()), axis=0)
     return float(s1), float(s2)
