@@ -37,8 +37,10 @@ def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tm
     cluster.wait_for_nodes()
     head_id, worker_id = cluster.head_node.node_id, worker.node_id
     try:
+        # epochs long enough (a few seconds) that the node is removed while a trial is mid-way
         (tmp_path / "c.yaml").write_text(
-            "name: cluster\ntrials: 4\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 3}\n" + TINY)
+            "name: cluster\ntrials: 4\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 3}\n"
+            + TINY.replace("steps_per_epoch: 3", "steps_per_epoch: 20"))
         driver = subprocess.Popen(NASSEG + ["search", "c.yaml", "--address", cluster.address], cwd=tmp_path,
                                   env=env_for(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
