@@ -6,7 +6,9 @@ Variants (each in its own fresh subprocess, so peak RSS is its own):
 - ``aihwkit``: the hardware-aware preset on aihwkit's own layers (``hwa.simulator: aihwkit``,
   im2col forward), AnalogAdam;
 - ``analog``: what a search uses: the same preset and physics on the fused simulator
-  (``hwa.simulator: fused``, the default), AnalogAdam.
+  (``hwa.simulator: fused``, the default), AnalogAdam;
+- ``analog-torch`` (on request): the fused simulator with its periphery in eager torch ops (the
+  CUDA path) instead of the numba kernels, to see what the kernels buy on CPU.
 
 Models: ``stack`` (a 16-32-64-64-32-16-channel 3x3 conv stack with BN + ReLU, the fused-simulator
 issue's yardstick) and ``demo`` (a demo-sized NASSegNet spec). Patch sizes, batch and thread
@@ -33,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO_SPEC = dict(out_channel0=16, k0=3, M=2, R1=1, B1=1, convblock1=1, widenfact1=0.5, up1="resize",
                  R2=1, B2=1, convblock2=1, widenfact2=0.5, up2="resize")
 STACK_WIDTHS = (16, 32, 64, 64, 32, 16)
-VARIANTS = ("digital", "aihwkit", "analog")
+VARIANTS = ("digital", "aihwkit", "analog", "analog-torch")
+DEFAULT_VARIANTS = ("digital", "aihwkit", "analog")
 
 
 def build_model(name: str):
@@ -67,6 +70,10 @@ def run_variant(variant: str, model_name: str, batch: int, patch: int, threads: 
         opt = torch.optim.Adam(model.parameters(), 1e-3)
     else:
         model = to_analog(net, HWAConfig(simulator="aihwkit" if variant == "aihwkit" else "fused")).to(device)
+        if variant == "analog-torch":
+            for layer in model.modules():
+                if hasattr(layer, "periphery"):
+                    layer.periphery = "torch"
         opt = analog_optimizer(model, 1e-3)
     loss_fn = DiceCELoss(sigmoid=True)
     x = torch.rand(batch, 1, patch, patch, device=device)
@@ -140,7 +147,7 @@ def main() -> int:
     ap.add_argument("--patches", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--models", nargs="+", default=["stack", "demo"], choices=["stack", "demo"])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS), choices=VARIANTS)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
     ap.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
