@@ -101,14 +101,6 @@ def _standard_normal(seed, out):  # pragma: no cover - compiled
         flat[i] = v
 
 
-@nb.njit(nogil=True, cache=True)
-def _standard_normal_rows(seed, out):  # pragma: no cover - compiled
-    z = np.zeros(out.shape[1])
-    for i in range(out.shape[0]):
-        _noise_row(np.uint64(seed), i * out.shape[1], z)
-        out[i, :] = z
-
-
 def standard_normal(shape: tuple[int, ...], seed: int) -> torch.Tensor:
     """Standard normal draws (float32) from the counter-based ziggurat (for tests and plots)."""
     out = np.empty(shape, dtype=np.float32)
@@ -122,7 +114,7 @@ def draw_seed() -> int:
 
 
 # -- running a kernel over batch chunks ------------------------------------------------------------
-_POOL: list[ThreadPoolExecutor] = []
+_POOL: list[tuple[ThreadPoolExecutor, int]] = []   # (pool, its number of workers)
 _POOL_LOCK = threading.Lock()
 
 
@@ -144,9 +136,10 @@ def _run(fn, n: int, args_of, elements: int) -> list:
     if len(chunks) == 1:
         return [fn(*args_of(*chunks[0]))]
     with _POOL_LOCK:
-        if not _POOL or _POOL[0]._max_workers < len(chunks) - 1:  # noqa: SLF001 - our own pool
-            _POOL[:] = [ThreadPoolExecutor(max_workers=len(chunks) - 1, thread_name_prefix="nasseg-analog")]
-        pool = _POOL[0]
+        if not _POOL or _POOL[0][1] < len(chunks) - 1:
+            _POOL[:] = [(ThreadPoolExecutor(max_workers=len(chunks) - 1, thread_name_prefix="nasseg-analog"),
+                         len(chunks) - 1)]
+        pool = _POOL[0][0]
     futures = [pool.submit(fn, *args_of(*c)) for c in chunks[1:]]
     first = fn(*args_of(*chunks[0]))
     return [first] + [f.result() for f in futures]
