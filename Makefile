@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml Makefile
 	# aihwkit without its declared deps (torchvision would break torch; see pyproject.toml)
 	$(BIN)/pip install -q --no-deps aihwkit==1.1.0
 	$(BIN)/pip install -q -e '.[test]'
+	# compile the fused analog simulator's numba kernels once (cached on disk for every process)
+	$(BIN)/python -m trainers.analog.kernels
 	touch $@
 
 demo: setup

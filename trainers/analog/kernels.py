@@ -413,3 +413,32 @@ def weighted_moments(x: torch.Tensor, mult: torch.Tensor) -> tuple[float, float]
     xn, mn = x.detach().numpy(), mult.numpy()
     s1, s2 = np.sum(_run(_moments, x.shape[0], lambda i, j: (xn[i:j], mn), x.numel()), axis=0)
     return float(s1), float(s2)
+
+
+def warm_up() -> None:
+    """Compile every kernel for the array layouts training uses (contiguous, and a channel slice
+    for tiles that start mid-tensor), so numba's on-disk cache is filled once, at install time,
+    instead of in every fresh Ray worker of the first search."""
+    for sliced in (False, True):
+        x = torch.rand(2, 3, 5, 6) * 2 - 1
+        if sliced:
+            x = x[:, 1:]
+        c = x.shape[1]
+        mult = torch.ones(c, 5, 6)
+        weighted_moments(x, mult)
+        for keep in (False, True):
+            xq, _ = quantise_input(x, 0.5, 0.5, 2 / 254, keep)
+        a = torch.rand(2, 4, 5, 6)
+        y = torch.empty(2, 5, 5, 6)[:, 1:] if sliced else torch.empty(2, 4, 5, 6)
+        for keep in (False, True):
+            levels = adc_scale(a.clone(), True, torch.ones(4), 0.1, 10.0, torch.ones(4), torch.zeros(4), y, sliced, keep)
+        for kept in (a, levels):
+            ga, ga_cl, _ = out_backward(torch.rand(2, 4, 5, 6), kept, 0.1, torch.ones(4), 10.0)
+        dx = torch.zeros(2, c + 1, 5, 6)[:, 1:] if sliced else torch.zeros(2, c, 5, 6)
+        for target in (dx, None):
+            input_backward(x, xq, 0.5, 0.5, ga_cl, torch.rand(4, c, 3, 3), mult, (3, 3, 1, 1, 1, 1, 1, 1),
+                           (0, 0, c * 9), target, sliced)
+
+
+if __name__ == "__main__":
+    warm_up()
