@@ -187,11 +187,14 @@ class SearchConfig:
         kw["resources"] = _dataclass("resources", ResourcesConfig, data.get("resources"))
         kw["scheduler"] = _dataclass("scheduler", SchedulerConfig, data.get("scheduler"))
         kw["local_ray"] = _dataclass("local_ray", LocalRayConfig, data.get("local_ray"))
+        train_section = _section("train", data.get("train"))
         try:
-            kw["train"] = TrainConfig.from_dict(_section("train", data.get("train")))
+            kw["train"] = TrainConfig.from_dict(train_section)
         except (ValueError, TypeError) as exc:
             msg = str(exc)
             raise ConfigError(msg if msg.startswith("train") else f"train: {msg}") from None
+        if "seed" not in train_section:  # the search's seed also seeds the weights and noise draws
+            kw["train"] = replace(kw["train"], seed=kw.get("seed", 0))
         cfg = cls(**kw)
         cfg.validate()
         return cfg
@@ -251,6 +254,9 @@ class SearchConfig:
                               "retries >= 0")
         if self.scheduler.grace_period < 1 or self.scheduler.reduction_factor < 2:
             raise ConfigError("scheduler: grace_period >= 1 and reduction_factor >= 2")
+        if self.scheduler.enabled and self.scheduler.grace_period > self.train.epochs:
+            raise ConfigError(f"scheduler.grace_period: {self.scheduler.grace_period} is more than train.epochs "
+                              f"({self.train.epochs}); lower it or set scheduler.enabled: false")
         if self.address is not None and not re.fullmatch(r"auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+", self.address):
             raise ConfigError(f"address: {self.address!r} must be 'auto', 'ray://host:port' or 'host:port'")
         if re.match(r"\w+(\+\w+)?://[^/@\s]+:[^/@\s]*@", self.tracking_uri):

@@ -10,8 +10,10 @@ from ray.tune import Callback
 
 
 def _fmt(seconds: float) -> str:
+    """Elapsed time as mm:ss (h:mm:ss past an hour)."""
     seconds = int(max(0, seconds))
-    return f"{seconds // 60}m{seconds % 60:02d}s"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60:02d}:{rest % 60:02d}"
 
 
 class ProgressView(Callback):

@@ -25,6 +25,8 @@ def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
+    ("train:\n  epochs: 1\nscheduler:\n  grace_period: 2\n",
+     "scheduler.grace_period: 2 is more than train.epochs (1)"),
     ("trials: 3\nepochs: 2\n", "unknown key(s) ['epochs']"),
     ("train:\n  epochz: 2\n", "train: unknown key(s) ['epochz']"),
     ("trials: -1\n", "trials: must be >= 1"),
@@ -58,3 +60,34 @@ def test_cli_overrides_win(tmp_path):
 def test_relative_sqlite_uri_is_made_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert SearchConfig().resolved_tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
+
+
+def test_the_search_seed_seeds_training_unless_train_sets_its_own():
+    assert SearchConfig.from_dict({"seed": 5}).train.seed == 5
+    assert SearchConfig.from_dict({"seed": 5}).flat_params()["train.seed"] == "5"
+    assert SearchConfig.from_dict({"seed": 5, "train": {"seed": 3}}).train.seed == 3
+    cfg = SearchConfig.from_dict({"seed": 7})
+    assert SearchConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_grace_period_beyond_the_epochs_is_refused_by_the_cli(tmp_path):
+    """Before: ASHA's AssertionError traceback after Ray had started. Now: one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "c.yaml").write_text("name: quick\ntrials: 2\ntrain: {epochs: 1}\nscheduler: {grace_period: 2}\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "search", "c.yaml"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "scheduler.grace_period: 2 is more than train.epochs (1)" in lines[0]
+    assert not (tmp_path / "nasseg_runs").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_progress_clock_reads_like_a_clock():
+    from orchestrator.progress import _fmt
+
+    assert [_fmt(s) for s in (0, 17, 75, 3599, 3725)] == ["00:00", "00:17", "01:15", "59:59", "1:02:05"]
