@@ -25,14 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--trials", type=int, help="number of trained trials")
     s.add_argument("--data", help="dsb2018:PATH | folder:PATH | synthetic[:N]")
     s.add_argument("--address", help="Ray cluster: auto | ray://host:port | host:port (default: local Ray)")
-    s.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    s.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, else $MLFLOW_TRACKING_URI, "
+                                          "else sqlite:///mlflow.db)")
     s.add_argument("--storage", help="folder for Ray checkpoints and the search state")
     s.add_argument("--warm-start", help="MLflow experiment whose trials pre-fit the surrogate")
     s.add_argument("--resume", action="store_true", help="continue an interrupted search (same name)")
     r = sub.add_parser("report", help="write trials.csv and plots of a search, log them to MLflow")
     r.add_argument("name")
     r.add_argument("--config", help="the search's YAML (default: the saved config under --storage)")
-    r.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    r.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else the search's own")
     r.add_argument("--storage", default="nasseg_runs")
     r.add_argument("--output", help="output folder (default: <storage>/<name>/report)")
     q = sub.add_parser("predict", help="segment images with a registered model")
@@ -40,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--input", required=True, help="folder of PNG/TIFF images")
     q.add_argument("--output", required=True, help="folder for label TIFFs and overlay PNGs")
     q.add_argument("--drift", type=float, help="simulate the analog network this many seconds after programming")
-    q.add_argument("--tracking-uri", default="sqlite:///mlflow.db")
+    q.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db")
     return p
 
 
@@ -90,7 +91,7 @@ def _load_saved(args: argparse.Namespace):
     if not saved.exists():
         raise ConfigError(f"{saved}: no saved search config (pass --config or --storage)")
     return SearchConfig.from_dict(json.loads(saved.read_text())).with_overrides(
-        tracking_uri=args.tracking_uri, storage=args.storage)
+        tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None, storage=args.storage)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -112,7 +113,8 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import predict_folder
     from .tracking import connect
 
-    uri = SearchConfig(tracking_uri=args.tracking_uri).resolved_tracking_uri()
+    given = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
+    uri = SearchConfig(tracking_uri=given).resolved_tracking_uri()
     connect(uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     written = predict_folder(args.model, uri, Path(args.input), Path(args.output), args.drift)

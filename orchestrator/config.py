@@ -161,6 +161,8 @@ class SearchConfig:
         for key in ("name", "data", "space", "tracking_uri", "storage"):
             if key in data:
                 kw[key] = _typed(key, data[key], str)
+        if "tracking_uri" not in kw and os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow's own convention
+            kw["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
         for key in ("address", "warm_start"):
             if data.get(key) is not None:
                 kw[key] = _typed(key, data[key], str)

@@ -4,4 +4,5 @@ import os
 import torch
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.pop("MLFLOW_TRACKING_URI", None)  # a developer's team server must not leak into tests
 torch.set_num_threads(1)

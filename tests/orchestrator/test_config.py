@@ -91,3 +91,11 @@ def test_progress_clock_reads_like_a_clock():
     from orchestrator.progress import _fmt
 
     assert [_fmt(s) for s in (0, 17, 75, 3599, 3725)] == ["00:00", "00:17", "01:15", "59:59", "1:02:05"]
+
+
+def test_mlflow_tracking_uri_env_var_is_the_default(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://mlflow.internal:5000")
+    assert SearchConfig.from_dict({}).tracking_uri == "http://mlflow.internal:5000"
+    assert SearchConfig.from_dict({"tracking_uri": "sqlite:///x.db"}).tracking_uri == "sqlite:///x.db"
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert SearchConfig.from_dict({}).tracking_uri == "sqlite:///mlflow.db"

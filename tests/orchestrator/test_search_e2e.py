@@ -136,6 +136,15 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
         assert tifffile.imread(out / "a_labels.tif").shape == (45, 61)
         assert tifffile.imread(out / "b_labels.tif").shape == (70, 52)
         assert (out / "a_overlay.png").stat().st_size > 1000
+    # MLflow's convention: without --tracking-uri, predict uses $MLFLOW_TRACKING_URI (here from a
+    # folder with no mlflow.db of its own; before, it looked in ./mlflow.db and failed)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(tmp_path / "o3")],
+                  elsewhere, env_for(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{e2e['dir'] / 'mlflow.db'}"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert tifffile.imread(tmp_path / "o3" / "a_labels.tif").shape == (45, 61)
+    assert not (elsewhere / "mlflow.db").exists()
 
 
 def test_report_artifacts_on_the_parent_run(e2e):
