@@ -1,8 +1,17 @@
 """Shared test settings: small thread counts so the suite behaves on a 2-core machine."""
 import os
 
+import pytest
 import torch
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.pop("MLFLOW_TRACKING_URI", None)  # a developer's team server must not leak into tests
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_mlflow_tracking_uri_from_elsewhere():
+    """nasseg follows $MLFLOW_TRACKING_URI, and ``mlflow.set_tracking_uri`` (called in-process by
+    some tests) sets it: every test starts without it, so neither a developer's team server nor
+    an earlier test's (stopped) server leaks into a test or the CLI subprocesses it starts."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield

@@ -39,8 +39,8 @@ resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
 
 
 def env_for(tmp_path, **extra):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_AUTH_MODE="disabled", **extra)
-    env.pop("RAY_ADDRESS", None)
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env.update(PYTHONPATH=str(ROOT), RAY_AUTH_MODE="disabled", **extra)
     return env
 
 
