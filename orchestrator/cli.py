@@ -82,7 +82,7 @@ def _search(args: argparse.Namespace) -> int:
 def _load_saved(args: argparse.Namespace):
     import json
 
-    from .config import ConfigError, SearchConfig
+    from .config import ConfigError, SearchConfig, env_tracking_uri
 
     if args.config:
         return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
@@ -91,7 +91,7 @@ def _load_saved(args: argparse.Namespace):
     if not saved.exists():
         raise ConfigError(f"{saved}: no saved search config (pass --config or --storage)")
     return SearchConfig.from_dict(json.loads(saved.read_text())).with_overrides(
-        tracking_uri=args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or None, storage=args.storage)
+        tracking_uri=args.tracking_uri or env_tracking_uri(), storage=args.storage)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -109,12 +109,12 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .config import SearchConfig
+    from .config import SearchConfig, env_tracking_uri
     from .predict import predict_folder
     from .tracking import connect
 
-    given = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or "sqlite:///mlflow.db"
-    uri = SearchConfig(tracking_uri=given).resolved_tracking_uri()
+    given = args.tracking_uri or env_tracking_uri()
+    uri = (SearchConfig(tracking_uri=given) if given else SearchConfig()).resolved_tracking_uri()
     connect(uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     written = predict_folder(args.model, uri, Path(args.input), Path(args.output), args.drift)

@@ -72,6 +72,11 @@ class SchedulerConfig:
     reduction_factor: int = 2
 
 
+def env_tracking_uri() -> str | None:
+    """``$MLFLOW_TRACKING_URI`` (MLflow's own convention), the default wherever no URI is given."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     name: str = "demo"
@@ -161,8 +166,8 @@ class SearchConfig:
         for key in ("name", "data", "space", "tracking_uri", "storage"):
             if key in data:
                 kw[key] = _typed(key, data[key], str)
-        if "tracking_uri" not in kw and os.environ.get("MLFLOW_TRACKING_URI"):  # MLflow's own convention
-            kw["tracking_uri"] = os.environ["MLFLOW_TRACKING_URI"]
+        if "tracking_uri" not in kw and env_tracking_uri():
+            kw["tracking_uri"] = env_tracking_uri()
         for key in ("address", "warm_start"):
             if data.get(key) is not None:
                 kw[key] = _typed(key, data[key], str)

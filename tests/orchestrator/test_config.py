@@ -72,15 +72,10 @@ def test_the_search_seed_seeds_training_unless_train_sets_its_own():
 
 def test_grace_period_beyond_the_epochs_is_refused_by_the_cli(tmp_path):
     """Before: ASHA's AssertionError traceback after Ray had started. Now: one line, exit 2."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.orchestrator.test_search_e2e import env_for, nasseg
 
     (tmp_path / "c.yaml").write_text("name: quick\ntrials: 2\ntrain: {epochs: 1}\nscheduler: {grace_period: 2}\n")
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "search", "c.yaml"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = nasseg(["search", "c.yaml"], tmp_path, env_for(tmp_path), timeout=120)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "scheduler.grace_period: 2 is more than train.epochs (1)" in lines[0]

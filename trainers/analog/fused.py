@@ -40,6 +40,7 @@ is Triton kernels on GPUs), and aihwkit's C++ tiles do not load with the torch w
 
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 from dataclasses import dataclass
@@ -103,8 +104,6 @@ def unsupported_reason(rpu_config: Any) -> str | None:
         return f"weight modifier {m.type.name}"
     if m.per_batch_sample:
         return "weight modifier per batch sample"
-    if rpu_config.mapping.max_input_size < 0:
-        return "mapping"
     return None
 
 
@@ -429,15 +428,10 @@ class NumbaPeriphery:
         return torch.tensor(dot), torch.tensor(clip), torch.tensor(outside)
 
 
-_KERNELS: list[Any] = []
-
-
 def kernels() -> Any:
-    """The numba kernel module, imported (and compiled, or loaded from numba's cache) on first use."""
-    if not _KERNELS:
-        from . import kernels as module
-        _KERNELS.append(module)
-    return _KERNELS[0]
+    """The numba kernel module, imported (and compiled, or loaded from numba's cache) on first use:
+    importing numba costs seconds, which a CUDA or aihwkit-only process need not pay."""
+    return importlib.import_module(f"{__package__}.kernels")
 
 
 def numba_available() -> bool:
@@ -549,8 +543,8 @@ class _FusedTiles(torch.autograd.Function):
 
 
 # -- layers --------------------------------------------------------------------------------------
-def _fused_forward(x: Tensor, geo: Geometry, analog_module: Any, training: bool, choice: str) -> Tensor:
-    slots, bias = slots_of(analog_module, geo.taps)
+def _fused_forward(x: Tensor, geo: Geometry, slots: list[Slot], bias: Tensor | None, training: bool,
+                   choice: str) -> Tensor:
     pers = [Periphery.of(s.tile.rpu_config) for s in slots]
     ops = periphery_for(x, choice)
     x = x.contiguous()
@@ -565,8 +559,8 @@ def _fused_forward(x: Tensor, geo: Geometry, analog_module: Any, training: bool,
     return y
 
 
-def _why_not(analog_module: Any) -> str | None:
-    slots, _ = slots_of(analog_module, 1)
+def _why_not(slots: list[Slot]) -> str | None:
+    """Why these tiles cannot run fused (their layer then runs aihwkit's forward), or None."""
     for slot in slots:
         if type(slot.tile) is not TorchInferenceTile:
             return f"tile class {type(slot.tile).__name__}"
@@ -585,10 +579,11 @@ class FusedAnalogConv2d(AnalogConv2d):
     periphery = "auto"
 
     def forward(self, x_input: Tensor) -> Tensor:
-        if x_input.dim() != 4 or _why_not(self.analog_module):
-            return super().forward(x_input)
         geo = Geometry(tuple(self.kernel_size), tuple(self.stride), tuple(self.padding), tuple(self.dilation))
-        return _fused_forward(x_input, geo, self.analog_module, self.training, self.periphery)
+        slots, bias = slots_of(self.analog_module, geo.taps)
+        if x_input.dim() != 4 or _why_not(slots):
+            return super().forward(x_input)
+        return _fused_forward(x_input, geo, slots, bias, self.training, self.periphery)
 
 
 class FusedAnalogLinear(AnalogLinear):
@@ -597,10 +592,11 @@ class FusedAnalogLinear(AnalogLinear):
     periphery = "auto"
 
     def forward(self, x_input: Tensor) -> Tensor:
-        if _why_not(self.analog_module):
+        slots, bias = slots_of(self.analog_module, LINEAR.taps)
+        if _why_not(slots):
             return super().forward(x_input)
         lead = x_input.shape[:-1]
-        y = _fused_forward(x_input.reshape(-1, x_input.shape[-1], 1, 1), LINEAR, self.analog_module, self.training,
+        y = _fused_forward(x_input.reshape(-1, x_input.shape[-1], 1, 1), LINEAR, slots, bias, self.training,
                            self.periphery)
         return y.reshape(*lead, y.shape[1])
 
@@ -615,8 +611,8 @@ def fused_layers(model: torch.nn.Module) -> tuple[int, int, dict[str, str]]:
     for name, module in model.named_modules():
         if isinstance(module, (AnalogConv2d, AnalogLinear)):
             total += 1
-            why = _why_not(module.analog_module) if isinstance(module, (FusedAnalogConv2d, FusedAnalogLinear)) \
-                else "converted with simulator 'aihwkit'"
+            why = _why_not(slots_of(module.analog_module, 1)[0]) \
+                if isinstance(module, (FusedAnalogConv2d, FusedAnalogLinear)) else "converted with simulator 'aihwkit'"
             if why:
                 reasons[name] = why
             else:

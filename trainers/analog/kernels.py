@@ -295,6 +295,22 @@ def out_backward(g: torch.Tensor, a: torch.Tensor, step: float | None, scale: to
     return ga, ga.permute(0, 2, 3, 1).contiguous(), torch.from_numpy(np.sum(parts, axis=0)).to(g.dtype)
 
 
+@nb.njit(inline="always")
+def _tap_output(t, stride, size):  # pragma: no cover - compiled
+    """The output row (or column) that sees input offset ``t`` (input index + padding - tap *
+    dilation) through a kernel tap, or -1 if none does (before the start, between strides, past
+    the end)."""
+    if t < 0:
+        return -1
+    if stride == 1:
+        o = t
+    elif t % stride != 0:
+        return -1
+    else:
+        o = t // stride
+    return o if o < size else -1
+
+
 @nb.njit(nogil=True, cache=True, fastmath={"reassoc"})
 def _input_backward(x, d_xq, rf, r, ga_cl, wt, mult, geo, cols, dx, write_dx, accumulate):  # pragma: no cover
     """Backward through clip + normalise of one tile's input, in one pass over the input.
@@ -339,32 +355,16 @@ def _input_backward(x, d_xq, rf, r, ga_cl, wt, mult, geo, cols, dx, write_dx, ac
                     upper = v >= rf
                     outside += mult[b, j, k]
                     for ki in range(kh):
-                        th = j + ph - ki * dh
-                        if th < 0:
-                            continue
-                        if sh == 1:
-                            oh = th
-                        elif th % sh != 0:
-                            continue
-                        else:
-                            oh = th // sh
-                        if oh >= ho:
+                        oh = _tap_output(j + ph - ki * dh, sh, ho)
+                        if oh < 0:
                             continue
                         for kj in range(kw):
                             if partial:
                                 col = (c0 + b) * taps + ki * kw + kj
                                 if col < k0 or col >= k1:
                                     continue
-                            tw = k + pw - kj * dw
-                            if tw < 0:
-                                continue
-                            if sw == 1:
-                                ow = tw
-                            elif tw % sw != 0:
-                                continue
-                            else:
-                                ow = tw // sw
-                            if ow >= wo:
+                            ow = _tap_output(k + pw - kj * dw, sw, wo)
+                            if ow < 0:
                                 continue
                             s = f32(0.0)
                             for q in range(n_out):
