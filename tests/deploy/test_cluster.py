@@ -100,6 +100,20 @@ def test_cpu_fallback_warns_once(caplog):
     assert [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU") == 1
 
 
+READY_LOOP = """
+import sys, time, ray
+for _ in range(60):
+    try:
+        ray.init(sys.argv[1], logging_level="ERROR")
+        ray.shutdown()
+        break
+    except Exception:
+        time.sleep(1)
+else:
+    sys.exit("Ray Client server never became ready")
+"""
+
+
 def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
     """``--address ray://host:port``: the search runs as one task on the head node, output streams back."""
     import os
@@ -124,6 +138,11 @@ def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
                 break
             except OSError:
                 time.sleep(1)
+        # the port answers before the client server can serve ("Initialization failure from server"
+        # made this test flaky): wait until a real Ray Client session opens
+        ready = subprocess.run([sys.executable, "-c", READY_LOOP, f"ray://127.0.0.1:{client_port}"], env=env,
+                               capture_output=True, text=True, timeout=150)
+        assert ready.returncode == 0, ready.stderr[-2000:]
         (tmp_path / "c.yaml").write_text("name: client\ntrials: 2\n"
                                          "resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
                                          + TINY.replace("epochs: 3", "epochs: 2"))
