@@ -1,10 +1,15 @@
-"""Log the best trial's network to MLflow as a PyTorch model, register it, and load it back.
+"""Log the best trial's network to MLflow, register it, and load it back without unpickling.
 
-The logged model is the digital (plain torch) network with the trained weights, so it loads
-anywhere with ``mlflow.pytorch.load_model``. Beside it, in the model's ``extra_files``:
-``arch.json`` (the spec), ``nasseg_model.json`` (what inference needs: channels, patch size,
-threshold, mode, HWA preset) and ``analog_state.pt`` (the analog tiles' state), so ``predict``
-can also rebuild the analog network and simulate conductance drift.
+A registered nasseg model is data only: ``arch.json`` (the spec), ``nasseg_model.json`` (what
+inference needs: channels, patch size, threshold, training mode, HWA preset) and ``weights.pt``
+(the analog network's state as plain tensors, ``trainers.analog.tensor_state_dict``). Loading
+rebuilds the network from our own code (spec + preset) and reads the weights with
+``weights_only=True``: a file planted in the artifact store can fail the load, never run code.
+(MLflow's pytorch flavour pickles the whole module object, so it is not used.)
+
+For other MLflow tools the model is also a pyfunc whose ``loader_module`` is
+``orchestrator.mlflow_pyfunc`` from the installed nasseg package (no code is stored with the model):
+``mlflow.pyfunc.load_model(uri).predict(images)`` gives foreground probabilities.
 """
 
 from __future__ import annotations
@@ -18,22 +23,41 @@ from typing import Any
 import torch
 from torch import nn
 
-from search_spaces import ArchSpec, build
-from trainers.analog import HWAConfig, to_analog, to_digital
+from search_spaces import ArchSpec, SpecError, build
+from trainers.analog import HWAConfig, load_tensor_state_dict, tensor_state_dict, to_analog, to_digital
+from trainers.tensor_files import UnsafeFileError, load_tensors
 
 from .config import SearchConfig
 from .tracking import TRIAL_ID, Tracker
 
-BUNDLE_FILES = ("arch.json", "nasseg_model.json", "analog_state.pt")
+BUNDLE_FILES = ("arch.json", "nasseg_model.json", "weights.pt")
+#: the bundle's folder name (MLflow stores the pyfunc's ``data_path`` as ``data/<name>``)
+BUNDLE_DIR = "nasseg"
+PYFUNC_LOADER = "orchestrator.mlflow_pyfunc"
+
+
+class ModelError(ValueError):
+    """A model URI that is not a loadable nasseg model (one line for the user)."""
 
 
 def model_name(cfg: SearchConfig) -> str:
     return f"nasseg-{cfg.name}"
 
 
+def write_bundle(folder: Path, spec: ArchSpec, meta: dict[str, Any], weights: dict[str, Any]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "arch.json").write_text(spec.to_json())
+    (folder / "nasseg_model.json").write_text(json.dumps(meta, indent=1))
+    torch.save(weights, folder / "weights.pt")
+    return folder
+
+
 def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoint: Any) -> str:
     """Log + register the model of ``trial_id`` once; returns ``models:/nasseg-<name>/<version>``."""
     import mlflow
+    import mlflow.pyfunc
+
+    from .trial import CHECKPOINT_FILE
 
     name = model_name(cfg)
     client = tracker.client
@@ -41,32 +65,19 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
         if mv.tags.get(TRIAL_ID) == trial_id:
             return f"models:/{name}/{mv.version}"
     with checkpoint.as_directory() as d:
-        state = torch.load(Path(d) / "trainer.pt", map_location="cpu", weights_only=False)
+        state = load_tensors(Path(d) / CHECKPOINT_FILE, "trainer checkpoint")
     spec = ArchSpec.from_json(state["spec"])
     train = state["config"]
-    net = build(spec, in_channels=train["channels"], out_channels=1)
-    if train["mode"] == "analog":
-        analog = to_analog(net, HWAConfig(**train["hwa"]))
-        analog.load_state_dict(state["model"])
-        digital = to_digital(analog).eval()
-    else:
-        net.load_state_dict(state["model"])
-        digital = net.eval()
     meta = {"channels": train["channels"], "patch_size": train["patch_size"], "threshold": train["threshold"],
             "mode": train["mode"], "hwa": train["hwa"], "trial_id": trial_id, "search": cfg.name}
     run_id = tracker.trial_run(trial_id, spec, {}, "trained")
     mlflow.set_tracking_uri(cfg.resolved_tracking_uri())
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_path = Path(tmp)
-        (tmp_path / "arch.json").write_text(spec.to_json())
-        (tmp_path / "nasseg_model.json").write_text(json.dumps(meta, indent=1))
-        torch.save(state["model"], tmp_path / "analog_state.pt")
+        bundle = write_bundle(Path(tmp) / BUNDLE_DIR, spec, meta, state["model"])
         with mlflow.start_run(run_id=run_id):
-            info = mlflow.pytorch.log_model(
-                digital, name="model", registered_model_name=name,
-                extra_files=[str(tmp_path / f) for f in BUNDLE_FILES],
-                pip_requirements=["torch==2.13.0", "nas-segnet"], serialization_format="pickle",
-                await_registration_for=60)
+            info = mlflow.pyfunc.log_model(
+                name="model", loader_module=PYFUNC_LOADER, data_path=str(bundle), registered_model_name=name,
+                pip_requirements=["nas-segnet"], await_registration_for=60)
     version = info.registered_model_version
     client.set_model_version_tag(name, str(version), TRIAL_ID, trial_id)
     client.set_tag(run_id, "nasseg.best", "true")
@@ -88,29 +99,66 @@ class ModelBundle:
 
     spec: ArchSpec
     meta: dict[str, Any]
-    digital: nn.Module
-    analog_state: dict[str, Any]
+    weights: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self.digital = self._digital().eval()
+
+    @property
+    def hwa(self) -> HWAConfig:
+        return HWAConfig(**self.meta["hwa"])
+
+    def _network(self) -> nn.Module:
+        return build(self.spec, in_channels=self.meta["channels"], out_channels=1)
 
     def analog(self) -> nn.Module:
         """The analog network (aihwkit tiles) with the trained tile state."""
-        hwa = HWAConfig(**self.meta["hwa"])
         if self.meta["mode"] != "analog":  # digitally trained: its weights go onto the tiles
-            return to_analog(self.digital, hwa).eval()
-        model = to_analog(build(self.spec, in_channels=self.meta["channels"], out_channels=1), hwa)
-        model.load_state_dict(self.analog_state)
+            return to_analog(self.digital, self.hwa).eval()
+        model = to_analog(self._network(), self.hwa)
+        load_tensor_state_dict(model, self.weights)
         return model.eval()
+
+    def _digital(self) -> nn.Module:
+        if self.meta["mode"] == "analog":
+            return to_digital(self.analog())
+        net = self._network()
+        net.load_state_dict(self.weights)
+        return net
+
+
+def read_bundle(folder: Path, source: str) -> ModelBundle:
+    """A bundle from a local folder; ``ModelError`` (one line) for anything that is not one."""
+    missing = [f for f in BUNDLE_FILES if not (folder / f).is_file()]
+    if missing:
+        raise ModelError(f"{source}: not a nasseg model (missing {', '.join(missing)})")
+    try:
+        spec = ArchSpec.from_json((folder / "arch.json").read_text())
+        meta = json.loads((folder / "nasseg_model.json").read_text())
+        weights = load_tensors(folder / "weights.pt", "model weights file")
+        return ModelBundle(spec=spec, meta=meta, weights=weights)
+    except UnsafeFileError as exc:
+        raise ModelError(f"{source}: {exc}") from None
+    except (SpecError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # edited or mismatched files
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{source}: not a loadable nasseg model ({first[:200]})") from None
 
 
 def load_bundle(model_uri: str, tracking_uri: str) -> ModelBundle:
+    """Download the model's bundle (data only) and rebuild the network with nasseg's own code."""
     import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from mlflow.models import Model
 
     mlflow.set_tracking_uri(tracking_uri)
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri))
-    extra = local / "extra_files"
-    missing = [f for f in BUNDLE_FILES if not (extra / f).exists()]
-    if missing:
-        raise FileNotFoundError(f"{model_uri}: not a nasseg model (missing {', '.join(missing)})")
-    digital = mlflow.pytorch.load_model(model_uri, map_location="cpu").eval()
-    return ModelBundle(spec=ArchSpec.from_json((extra / "arch.json").read_text()),
-                       meta=json.loads((extra / "nasseg_model.json").read_text()), digital=digital,
-                       analog_state=torch.load(extra / "analog_state.pt", map_location="cpu", weights_only=False))
+    try:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri)).resolve()
+        data = Model.load(str(local / "MLmodel")).flavors.get("python_function", {}).get("data")  # YAML, safe_load
+    except (MlflowException, OSError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"{model_uri}: cannot be loaded from {tracking_uri} ({first[:200]})") from None
+    folder = (local / str(data)).resolve() if data else local
+    if not folder.is_relative_to(local):
+        raise ModelError(f"{model_uri}: not a nasseg model (its data path {data!r} leaves the model folder)")
+    return read_bundle(folder, model_uri)

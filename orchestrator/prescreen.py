@@ -7,23 +7,27 @@ surrogate has ``min_observations`` finished trials, draws ``candidates`` feasibl
 only the best-ranked to training. Until then candidates pass through unranked. Every rejected
 candidate is told to Optuna as PRUNED (TPE learns from it as a bad region) and handed to
 ``on_reject`` (MLflow records it as a ``prescreened`` child run).
+
+Its state (Optuna's study, the surrogate's observations, which trial got which network) is saved
+as JSON into Ray's searcher checkpoint: a resume reads data, not pickles.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
-import pickle
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
+from optuna.trial import TrialState
 from ray.tune.search import Searcher
-from ray.tune.search.optuna import OptunaSearch
 
-from search_spaces import ArchSpec, SpaceBounds, hardware_cost, network_signature, suggest, violations
+from search_spaces import ArchSpec, hardware_cost, network_signature, violations
 
 from .config import SearchConfig
+from .proposals import Proposals, StateError
 from .surrogate import Surrogate
 
 log = logging.getLogger(__name__)
@@ -54,27 +58,13 @@ def _signature_of_json(arch_json: str) -> tuple:
     return network_signature(ArchSpec.from_json(arch_json))
 
 
-def define_space(trial: Any, bounds: SpaceBounds) -> dict[str, str]:
-    """Optuna define-by-run function: sample a spec, hand its canonical JSON to the trial."""
-    return {"arch": suggest(trial, bounds).to_json()}
-
-
-def make_optuna_search(cfg: SearchConfig) -> OptunaSearch:
-    import optuna
-
-    sampler = optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=max(2, min(10, cfg.trials // 3)))
-    metric: str | list[str] = cfg.primary_objective if len(cfg.objectives) == 1 else list(cfg.objectives)
-    mode: str | list[str] = cfg.modes[0] if len(cfg.objectives) == 1 else cfg.modes
-    return OptunaSearch(space=functools.partial(define_space, bounds=cfg.bounds), metric=metric, mode=mode,
-                        sampler=sampler)
-
-
 class PrescreenSearcher(Searcher):
     def __init__(self, cfg: SearchConfig, surrogate: Surrogate | None = None,
                  on_reject: Callable[[Rejection], None] | None = None) -> None:
         super().__init__(metric=cfg.primary_objective, mode="max")
         self.cfg = cfg
-        self.inner = make_optuna_search(cfg)
+        self.proposals = Proposals(cfg.bounds, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
+                                   cfg.seed, cfg.trials)
         self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations)
         self.on_reject = on_reject
         self.candidate_of: dict[str, str] = {}      # Tune trial id -> Optuna candidate id
@@ -89,14 +79,14 @@ class PrescreenSearcher(Searcher):
     def _reject(self, cid: str, trial_id: str, spec: ArchSpec, reason: str, predicted: float | None,
                 cost: dict[str, float], neutral: bool = False) -> None:
         # Optuna: PRUNED (TPE treats it as a bad region), or FAIL (ignored by TPE) when ``neutral``
-        self.inner.on_trial_complete(cid, result=None, error=neutral)
+        self.proposals.tell(cid, state=TrialState.FAIL if neutral else TrialState.PRUNED)
         self.rejections += 1
         if self.on_reject is not None:
             self.on_reject(Rejection(cid, trial_id, spec, reason, predicted, cost))
 
     def suggest(self, trial_id: str) -> dict | None:
         need = self.cfg.prescreen.candidates if self.surrogate.ready else 1
-        feasible: list[tuple[str, dict, ArchSpec, dict]] = []
+        feasible: list[tuple[str, ArchSpec, dict]] = []
         draws = dup_streak = 0
         while len(feasible) < need:
             if draws >= self.cfg.prescreen.max_draws:
@@ -106,13 +96,12 @@ class PrescreenSearcher(Searcher):
                                      f"({self.cfg.constraints}) are too tight or the space is exhausted")
             cid = f"{trial_id}-c{draws}"
             draws += 1
-            config = self.inner.suggest(cid)
-            spec = ArchSpec.from_json(config["arch"])
+            spec = self.proposals.ask(cid)
             hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
             cost = hw.as_dict()
             reasons = violations(hw, self.cfg.constraints)
             sig = network_signature(spec)
-            duplicate = self._trained_as(sig) or next((f[0] for f in feasible if network_signature(f[2]) == sig), None)
+            duplicate = self._trained_as(sig) or next((f[0] for f in feasible if network_signature(f[1]) == sig), None)
             dup_streak = dup_streak + 1 if duplicate and not reasons else 0
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
@@ -123,20 +112,20 @@ class PrescreenSearcher(Searcher):
                 self._reject(cid, trial_id, spec, f"duplicate of {duplicate}", None, cost,
                              neutral=dup_streak <= DUPLICATE_STREAK)
             else:
-                feasible.append((cid, config, spec, cost))
+                feasible.append((cid, spec, cost))
         predicted: float | None = None
         chosen = feasible[0]
         if self.surrogate.ready and len(feasible) > 1:
-            preds = self.surrogate.predict([f[2] for f in feasible])
+            preds = self.surrogate.predict([f[1] for f in feasible])
             order = np.argsort(-preds, kind="stable")
             chosen, predicted = feasible[order[0]], float(preds[order[0]])
             for rank, i in enumerate(order[1:], start=2):
-                cid, _, spec, cost = feasible[i]
+                cid, spec, cost = feasible[i]
                 self._reject(cid, trial_id, spec, f"surrogate: ranked {rank}/{len(feasible)} "
                              f"(predicted {preds[i]:.4f} < {predicted:.4f})", float(preds[i]), cost)
         elif self.surrogate.ready:
-            predicted = float(self.surrogate.predict([chosen[2]])[0])
-        cid, config, spec, _ = chosen
+            predicted = float(self.surrogate.predict([chosen[1]])[0])
+        cid, spec, _ = chosen
         self.candidate_of[trial_id] = cid
         self.spec_of[trial_id] = spec.to_json()
         if predicted is not None:
@@ -157,23 +146,32 @@ class PrescreenSearcher(Searcher):
             return
         finished = bool(result) and not error and self.cfg.primary_objective in result
         if finished and all(o in result for o in self.cfg.objectives):
-            self.inner.on_trial_complete(cid, result=result, error=False)
+            self.proposals.tell(cid, values=[float(result[o]) for o in self.cfg.objectives])
             self.surrogate.observe(ArchSpec.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
-        else:  # stopped by ASHA (no final score) or failed
-            self.inner.on_trial_complete(cid, result=None, error=error)
+        else:  # stopped by ASHA (no final score: a bad region for TPE) or failed (ignored by TPE)
+            self.proposals.tell(cid, state=TrialState.FAIL if error else TrialState.PRUNED)
 
     # -- state ------------------------------------------------------------------------------
     def save(self, checkpoint_path: str) -> None:
-        state = {"inner": self.inner.__dict__.copy(), "surrogate": self.surrogate.to_dict(),
-                 "candidate_of": self.candidate_of, "spec_of": self.spec_of, "predicted_of": self.predicted_of,
-                 "rejections": self.rejections}
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(state, f)
+        """Ray calls this at each experiment checkpoint; the file is JSON (Ray names it ``.pkl``)."""
+        state = {"format": "nasseg-searcher/1", "proposals": self.proposals.to_dict(),
+                 "surrogate": self.surrogate.to_dict(), "candidate_of": self.candidate_of,
+                 "spec_of": self.spec_of, "predicted_of": self.predicted_of, "rejections": self.rejections}
+        with open(checkpoint_path, "w") as f:
+            json.dump(state, f, separators=(",", ":"))
 
     def restore(self, checkpoint_path: str) -> None:
-        with open(checkpoint_path, "rb") as f:
-            state = pickle.load(f)
-        self.inner.__dict__.update(state["inner"])
-        self.surrogate = Surrogate.from_dict(state["surrogate"])
-        self.candidate_of, self.spec_of = state["candidate_of"], state["spec_of"]
-        self.predicted_of, self.rejections = state["predicted_of"], state["rejections"]
+        """Read a :meth:`save` file; ``StateError`` (one line) for anything else, e.g. a pickle."""
+        try:
+            with open(checkpoint_path, encoding="utf-8") as f:
+                state = json.load(f)
+            if not isinstance(state, dict) or state.get("format") != "nasseg-searcher/1":
+                raise ValueError("not a nasseg searcher state")
+            proposals = Proposals.from_dict(state["proposals"], self.cfg.bounds)
+            surrogate = Surrogate.from_dict(state["surrogate"])
+            maps = [{str(k): v for k, v in state[key].items()} for key in ("candidate_of", "spec_of", "predicted_of")]
+            rejections = int(state["rejections"])
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"{checkpoint_path}: searcher state is not readable ({str(exc)[:160]})") from None
+        self.proposals, self.surrogate = proposals, surrogate
+        (self.candidate_of, self.spec_of, self.predicted_of), self.rejections = maps, rejections

@@ -25,11 +25,13 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from search_spaces import ArchSpec, build
 
-from .analog import HWAConfig, analog_optimizer, drift_to, programmed_copy, to_analog, to_digital
+from .analog import (HWAConfig, analog_optimizer, drift_to, load_tensor_state_dict, programmed_copy,
+                     tensor_state_dict, to_analog, to_digital)
 from .data import Sample
 from .device import limit_threads, select_device
 from .inference import predict_probability
 from .metrics import SegmentationScores
+from .tensor_files import load_tensors
 from .transforms import train_transforms, val_transforms
 
 log = logging.getLogger(__name__)
@@ -213,19 +215,20 @@ class Trainer:
 
     # -- checkpoints ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write model (incl. analog tile state), optimizer, epoch and history to ``path``."""
+        """Write model (incl. analog tile state), optimizer, epoch and history to ``path``: plain
+        tensors and numbers only, so :meth:`load` never unpickles objects."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"epoch": self.epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+        torch.save({"epoch": self.epoch, "model": tensor_state_dict(self.model), "optimizer": self.optimizer.state_dict(),
                     "history": self.history, "spec": self.spec.to_json(), "config": self.cfg.as_dict()}, path)
         return path
 
     def load(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save` for the same spec."""
-        state = torch.load(Path(path), map_location=self.device, weights_only=False)
+        state = load_tensors(path, "trainer checkpoint", map_location=self.device)
         if ArchSpec.from_json(state["spec"]) != self.spec:
             raise ValueError(f"{path}: checkpoint is for another architecture")
-        self.model.load_state_dict(state["model"])
+        load_tensor_state_dict(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])

@@ -118,6 +118,33 @@ def to_digital(model: nn.Module) -> nn.Module:
     return convert_to_digital(copy.deepcopy(model), conversion_set=DIGITAL_CONVERSION_SET)
 
 
+#: The one non-data entry of aihwkit's per-tile state: the RPU config object (a class instance,
+#: so ``torch.load(weights_only=True)`` refuses it). It follows from the preset, which travels
+#: as JSON beside the weights, so it is left out when saving and taken from the rebuilt model.
+_TILE_CONFIG_KEY = "rpu_config"
+
+
+def tensor_state_dict(model: nn.Module) -> dict[str, Any]:
+    """``model.state_dict()`` reduced to data that ``torch.load(weights_only=True)`` accepts.
+
+    aihwkit adds one ``analog_tile_state`` dict per tile (weights, hidden parameters, version
+    strings ... and the ``rpu_config`` object); everything but the config object is kept. Load it
+    back with :func:`load_tensor_state_dict` into a model rebuilt from the spec and the preset."""
+    return {k: ({n: x for n, x in v.items() if n != _TILE_CONFIG_KEY} if isinstance(v, dict) else v)
+            for k, v in model.state_dict().items()}
+
+
+def load_tensor_state_dict(model: nn.Module, state: dict[str, Any]) -> None:
+    """Load a :func:`tensor_state_dict` into ``model`` (same architecture and preset)."""
+    own = model.state_dict()
+    full = {}
+    for key, value in state.items():
+        if isinstance(value, dict) and isinstance(own.get(key), dict):
+            value = {**value, _TILE_CONFIG_KEY: own[key][_TILE_CONFIG_KEY]}
+        full[key] = value
+    model.load_state_dict(full)
+
+
 def is_analog(model: nn.Module) -> bool:
     return hasattr(model, "analog_tiles") and count_tiles(model) > 0
 
