@@ -51,8 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." etc.
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from .config import ConfigError
     from trainers.data import DataError
+    from trainers.tensor_files import UnsafeFileError
+
+    from .config import ConfigError
+    from .model_export import ModelError
+    from .proposals import StateError
 
     try:
         if args.command == "search":
@@ -60,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "report":
             return _report(args)
         return _predict(args)
-    except (ConfigError, DataError, ConnectionError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, ConnectionError, FileNotFoundError, ModelError, UnsafeFileError,
+            StateError) as exc:
         print(f"nasseg: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -76,13 +81,29 @@ def _search(args: argparse.Namespace) -> int:
         "name": args.name, "trials": args.trials, "data": args.data, "address": args.address,
         "tracking_uri": args.tracking_uri, "storage": args.storage, "warm_start": args.warm_start})
     outcome = run_search(cfg, resume=args.resume)
-    return 0 if outcome.trials > 0 else 1
+    return 1 if outcome.no_result else 0
+
+
+def _existing_store(uri: str) -> str:
+    """``report``/``predict`` read a store: a SQLite file that does not exist is a typo, not a new
+    store to create (MLflow would create an empty one and then say the model is not found)."""
+    from .config import ConfigError
+
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):] if uri.startswith("sqlite:////") else uri[len("sqlite:///"):])
+        if not path.is_file():
+            raise ConfigError(f"tracking URI {uri}: no MLflow store at {path}")
+    return uri
 
 
 def _load_saved(args: argparse.Namespace):
     import json
+    import re
 
     from .config import ConfigError, SearchConfig, env_tracking_uri
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name) or ".." in args.name:
+        raise ConfigError(f"report: {args.name!r} is not a search name (1-64 letters, digits, '_', '.', '-')")
 
     if args.config:
         return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
@@ -99,7 +120,7 @@ def _report(args: argparse.Namespace) -> int:
     from .tracking import Tracker, connect
 
     cfg = _load_saved(args)
-    connect(cfg.resolved_tracking_uri())
+    connect(_existing_store(cfg.resolved_tracking_uri()))
     tracker = Tracker(cfg)
     if tracker.client.get_experiment_by_name(cfg.name) is None:
         raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
@@ -113,11 +134,16 @@ def _predict(args: argparse.Namespace) -> int:
     from .predict import predict_folder
     from .tracking import connect
 
+    from .predict import check_inputs
+
     given = args.tracking_uri or env_tracking_uri()
-    uri = (SearchConfig(tracking_uri=given) if given else SearchConfig()).resolved_tracking_uri()
+    cfg = SearchConfig(tracking_uri=given) if given else SearchConfig()
+    cfg.validate()  # the URI is a tracking URI and carries no credentials
+    images = check_inputs(args.model, Path(args.input), Path(args.output), args.drift)
+    uri = _existing_store(cfg.resolved_tracking_uri())
     connect(uri)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    written = predict_folder(args.model, uri, Path(args.input), Path(args.output), args.drift)
+    written = predict_folder(args.model, uri, images, Path(args.output), args.drift)
     print(f"nasseg: {len(written)} image(s) segmented into {args.output}")
     return 0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import yaml
 from search_spaces import PRESETS, Constraints, SpaceBounds, SpecError
 from trainers.data import DataError, check_data_spec
 from trainers.train import TrainConfig
+from trainers.typed import check_value, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
 OBJECTIVE_DIRECTIONS = {"tiles": "min", "params": "min", "macs_per_px": "min", "digital_params": "min"}
@@ -162,41 +164,38 @@ class SearchConfig:
         """Build and validate; every problem raises ConfigError naming the key."""
         data = dict(data or {})
         _no_unknown("", data, {f.name for f in fields(cls)})
+        hints = typing.get_type_hints(cls)
         kw: dict[str, Any] = {}
-        for key in ("name", "data", "space", "tracking_uri", "storage"):
-            if key in data:
-                kw[key] = _typed(key, data[key], str)
-        if "tracking_uri" not in kw and env_tracking_uri():
-            kw["tracking_uri"] = env_tracking_uri()
-        for key in ("address", "warm_start"):
-            if data.get(key) is not None:
-                kw[key] = _typed(key, data[key], str)
-        if "trials" in data:
-            kw["trials"] = _typed("trials", data["trials"], int)
-        if "seed" in data:
-            kw["seed"] = _typed("seed", data["seed"], int)
-        if "val_fraction" in data:
-            kw["val_fraction"] = float(_typed("val_fraction", data["val_fraction"], (int, float)))
-        if "objectives" in data:
-            objs = data["objectives"]
-            kw["objectives"] = tuple([objs] if isinstance(objs, str) else objs)
-        space = kw.get("space", "default")
-        if space not in PRESETS:
-            raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
         try:
+            for key in ("name", "data", "space", "tracking_uri", "storage", "address", "warm_start", "trials",
+                        "seed", "val_fraction"):
+                if key in data and not (data[key] is None and key in ("address", "warm_start")):
+                    kw[key] = check_value(key, data[key], hints[key])
+            if "objectives" in data:
+                objs = data["objectives"]
+                kw["objectives"] = check_value("objectives", [objs] if isinstance(objs, str) else objs,
+                                               hints["objectives"])
+            if kw.get("seed", 0) < 0:
+                raise ConfigError(f"seed: must be >= 0, got {kw['seed']}")
+            if "tracking_uri" not in kw and env_tracking_uri():
+                kw["tracking_uri"] = env_tracking_uri()
+            space = kw.get("space", "default")
+            if space not in PRESETS:
+                raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
             base = PRESETS[space].as_dict()
             base.update(_section("bounds", data.get("bounds")))
-            kw["bounds"] = SpaceBounds.from_dict(base)
-        except (SpecError, TypeError) as exc:
+            kw["bounds"] = from_mapping(SpaceBounds, base, "bounds")
+            for key, section_cls in (("constraints", Constraints), ("prescreen", PrescreenConfig),
+                                     ("resources", ResourcesConfig), ("scheduler", SchedulerConfig),
+                                     ("local_ray", LocalRayConfig)):
+                kw[key] = from_mapping(section_cls, data.get(key), key)
+        except ConfigError:
+            raise
+        except (ValueError, TypeError) as exc:  # SpecError is a ValueError
             raise ConfigError(str(exc)) from None
-        kw["constraints"] = _dataclass("constraints", Constraints, data.get("constraints"))
-        kw["prescreen"] = _dataclass("prescreen", PrescreenConfig, data.get("prescreen"))
-        kw["resources"] = _dataclass("resources", ResourcesConfig, data.get("resources"))
-        kw["scheduler"] = _dataclass("scheduler", SchedulerConfig, data.get("scheduler"))
-        kw["local_ray"] = _dataclass("local_ray", LocalRayConfig, data.get("local_ray"))
         train_section = _section("train", data.get("train"))
         try:
-            kw["train"] = TrainConfig.from_dict(train_section)
+            kw["train"] = from_mapping(TrainConfig, train_section, "train")
         except (ValueError, TypeError) as exc:
             msg = str(exc)
             raise ConfigError(msg if msg.startswith("train") else f"train: {msg}") from None
@@ -216,6 +215,9 @@ class SearchConfig:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not data and not any(v is not None for v in (overrides or {}).values()):
+            raise ConfigError(f"{path}: the config is empty; start from configs/demo.yaml (an empty file "
+                              f"would run the full default search)")
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: top level must be a mapping of keys")
         for key, value in (overrides or {}).items():
@@ -233,6 +235,8 @@ class SearchConfig:
             raise ConfigError(f"name: {self.name!r} must be 1-64 letters, digits, '_', '.', '-'")
         if self.trials < 1:
             raise ConfigError(f"trials: must be >= 1, got {self.trials}")
+        if self.seed < 0:
+            raise ConfigError(f"seed: must be >= 0, got {self.seed}")
         if not 0 < self.val_fraction < 1:
             raise ConfigError(f"val_fraction: must be in (0, 1), got {self.val_fraction}")
         if not self.objectives:
@@ -266,9 +270,14 @@ class SearchConfig:
                               f"({self.train.epochs}); lower it or set scheduler.enabled: false")
         if self.address is not None and not re.fullmatch(r"auto|ray://[^\s:]+:\d+|[^\s:/]+:\d+", self.address):
             raise ConfigError(f"address: {self.address!r} must be 'auto', 'ray://host:port' or 'host:port'")
-        if re.match(r"\w+(\+\w+)?://[^/@\s]+:[^/@\s]*@", self.tracking_uri):
-            raise ConfigError("tracking_uri: contains credentials; set MLFLOW_TRACKING_USERNAME and "
-                              "MLFLOW_TRACKING_PASSWORD in the environment instead")
+        for key in ("tracking_uri", "storage"):
+            secret = credentials_in(getattr(self, key))
+            if secret:  # never echo the URI itself: it holds the secret
+                hint = ("set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+                        "in the environment instead" if key == "tracking_uri" and self.tracking_uri.startswith("http")
+                        else "give the password through the environment (e.g. PGPASSWORD, AWS_SECRET_ACCESS_KEY) "
+                             "or the client's config file instead")
+                raise ConfigError(f"{key}: the URI contains {secret}; {hint}")
         if not re.match(r"(sqlite|postgresql|mysql|https?|file|databricks)(\+\w+)?:", self.tracking_uri):
             raise ConfigError(f"tracking_uri: {self.tracking_uri!r} is not an MLflow tracking URI "
                               f"(e.g. sqlite:///mlflow.db or http://host:5000)")
@@ -284,6 +293,27 @@ class SearchConfig:
         return self.tracking_uri
 
 
+_SECRET_QUERY = re.compile(r"[?&;][^=&;]*(token|pass|pwd|secret|key|sig|auth|credential)[^=&;]*=", re.IGNORECASE)
+
+
+def credentials_in(uri: str) -> str | None:
+    """What secret a URI carries, or None: a password (``user:pw@``, ``:token@``), any userinfo on
+    http(s) (``token@host``), or a secret-looking query parameter (``?token=``, ``?sig=``...). A
+    plain database user name (``postgresql://mlflow@db/...``) is not a secret."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else None
+    if userinfo is not None and (":" in userinfo or parts.scheme in ("http", "https")):
+        return "credentials before '@'"
+    if _SECRET_QUERY.search("?" + parts.query if parts.query else ""):
+        return "a secret in its query string"
+    return None
+
+
 def _no_unknown(section: str, data: dict[str, Any], known: set[str]) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
@@ -297,21 +327,3 @@ def _section(name: str, value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{name}: must be a mapping, got {type(value).__name__}")
     return dict(value)
-
-
-def _typed(key: str, value: Any, types: type | tuple[type, ...]) -> Any:
-    wants_bool = types is bool or (isinstance(types, tuple) and bool in types)
-    if (isinstance(value, bool) and not wants_bool) or not isinstance(value, types):
-        raise ConfigError(f"{key}: wrong type {type(value).__name__} ({value!r})")
-    return value
-
-
-def _dataclass(name: str, cls: type, value: Any) -> Any:
-    data = _section(name, value)
-    _no_unknown(name, data, {f.name for f in fields(cls)})
-    for f in fields(cls):
-        if f.name in data and data[f.name] is not None:
-            default = getattr(cls(), f.name)
-            want: Any = (int, float) if isinstance(default, float) or default is None else type(default)
-            _typed(f"{name}.{f.name}", data[f.name], want)
-    return cls(**data)

@@ -26,6 +26,7 @@ from torch import nn
 from search_spaces import ArchSpec, SpecError, build
 from trainers.analog import HWAConfig, load_tensor_state_dict, tensor_state_dict, to_analog, to_digital
 from trainers.tensor_files import UnsafeFileError, load_tensors
+from trainers.typed import from_mapping
 
 from .config import SearchConfig
 from .tracking import TRIAL_ID, Tracker
@@ -106,7 +107,7 @@ class ModelBundle:
 
     @property
     def hwa(self) -> HWAConfig:
-        return HWAConfig(**self.meta["hwa"])
+        return from_mapping(HWAConfig, self.meta["hwa"], "nasseg_model.json hwa")
 
     def _network(self) -> nn.Module:
         return build(self.spec, in_channels=self.meta["channels"], out_channels=1)

@@ -2,16 +2,46 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from trainers.data import IMAGE_SUFFIXES, DataError, _read_image, _to_channels
+from trainers.data import IMAGE_SUFFIXES, DataError, read_image, to_channels
 
 
-def predict_folder(model_uri: str, tracking_uri: str, input_dir: Path, output_dir: Path,
+def check_inputs(model_uri: str, input_dir: Path, output_dir: Path, drift_seconds: float | None) -> list[Path]:
+    """Everything about a ``predict`` call that can be checked before the model loads: the model
+    URI's form, every input image decodes, the output can be a folder, the drift time. Returns
+    the images; raises DataError (one line) otherwise, having created nothing."""
+    import math
+    import re
+
+    if not re.match(r"(models|runs|file|s3|gs|wasbs|https?|dbfs|mlflow-artifacts):", model_uri):
+        raise DataError(f"--model {model_uri!r}: expected an MLflow model URI such as models:/nasseg-demo/latest")
+    if drift_seconds is not None and not (math.isfinite(drift_seconds) and drift_seconds > 0):
+        raise DataError(f"--drift: expected seconds > 0, got {drift_seconds}")
+    input_dir = Path(input_dir)
+    if not input_dir.is_dir():
+        raise DataError(f"{input_dir}: input folder does not exist")
+    images = sorted(p for p in input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DataError(f"{input_dir}: no PNG/TIFF images")
+    for path in images:
+        read_image(path)  # DataError naming the file if it does not decode
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise DataError(f"--output {output_dir}: exists and is not a folder")
+    parent = next((p for p in [output_dir, *output_dir.parents] if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise DataError(f"--output {output_dir}: {parent} is not writable")
+    return images
+
+
+def predict_folder(model_uri: str, tracking_uri: str, images: list[Path], output_dir: Path,
                    drift_seconds: float | None = None, seed: int = 0) -> list[Path]:
-    """Write ``<stem>_labels.tif`` (instance labels) and ``<stem>_overlay.png`` per input image."""
+    """Write ``<stem>_labels.tif`` (instance labels) and ``<stem>_overlay.png`` per image of
+    ``images`` (checked by :func:`check_inputs`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,12 +57,6 @@ def predict_folder(model_uri: str, tracking_uri: str, input_dir: Path, output_di
 
     from .model_export import load_bundle
 
-    input_dir = Path(input_dir)
-    if not input_dir.is_dir():
-        raise DataError(f"{input_dir}: input folder does not exist")
-    images = sorted(p for p in input_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        raise DataError(f"{input_dir}: no PNG/TIFF images")
     bundle = load_bundle(model_uri, tracking_uri)
     model = bundle.digital
     if drift_seconds is not None:
@@ -44,8 +68,8 @@ def predict_folder(model_uri: str, tracking_uri: str, input_dir: Path, output_di
     vt = val_transforms()
     written = []
     for path in images:
-        raw = _read_image(path)
-        image = _to_channels(raw, bundle.meta["channels"])
+        raw = read_image(path)
+        image = to_channels(raw, bundle.meta["channels"])
         item = vt({"image": image, "label": np.zeros((1, *image.shape[1:]), np.float32)})
         prob = predict_probability(model, item["image"], bundle.meta["patch_size"])[0].numpy()
         labels = instances_from_probability(prob, bundle.meta["threshold"])

@@ -24,7 +24,7 @@ import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search_spaces import ArchSpec, hardware_cost, network_signature, violations
+from search_spaces import ArchSpec, hardware_cost, network_signature, sample_specs, violations
 
 from .config import SearchConfig
 from .proposals import Proposals, StateError
@@ -39,6 +39,22 @@ DUPLICATE_STREAK = 10
 
 class PrescreenError(RuntimeError):
     """No feasible candidate could be drawn (constraints too tight for the space)."""
+
+
+def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> None:
+    """Refuse (ConfigError) constraints that no network of the space meets, before a search starts:
+    the smallest network of the bounds and ``draws`` uniform ones are checked (~0.5 s)."""
+    from .config import ConfigError
+
+    if not any(v is not None for v in vars(cfg.constraints).values()):
+        return
+    costs = [hardware_cost(s, cfg.train.channels, 1, cfg.train.hwa.tile_size)
+             for s in sample_specs(cfg.bounds, draws, cfg.seed)]
+    if any(not violations(c, cfg.constraints) for c in costs):
+        return
+    smallest = min(costs, key=lambda c: len(violations(c, cfg.constraints)))
+    raise ConfigError(f"constraints: no network of the search space meets them (checked the smallest and "
+                      f"{draws} random ones; the closest breaks {'; '.join(violations(smallest, cfg.constraints))})")
 
 
 @dataclass(frozen=True)
@@ -163,15 +179,22 @@ class PrescreenSearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         """Read a :meth:`save` file; ``StateError`` (one line) for anything else, e.g. a pickle."""
         try:
-            with open(checkpoint_path, encoding="utf-8") as f:
-                state = json.load(f)
+            with open(checkpoint_path, "rb") as f:
+                self.restore_bytes(f.read(), checkpoint_path)
+        except OSError as exc:
+            raise StateError(f"{checkpoint_path}: searcher state is not readable ({exc})") from None
+
+    def restore_bytes(self, raw: bytes, source: str) -> None:
+        """:meth:`restore` from the file's content (also used to check a saved state up front)."""
+        try:
+            state = json.loads(raw.decode("utf-8"))
             if not isinstance(state, dict) or state.get("format") != "nasseg-searcher/1":
                 raise ValueError("not a nasseg searcher state")
             proposals = Proposals.from_dict(state["proposals"], self.cfg.bounds)
             surrogate = Surrogate.from_dict(state["surrogate"])
             maps = [{str(k): v for k, v in state[key].items()} for key in ("candidate_of", "spec_of", "predicted_of")]
             rejections = int(state["rejections"])
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise StateError(f"{checkpoint_path}: searcher state is not readable ({str(exc)[:160]})") from None
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StateError(f"{source}: searcher state is not readable ({str(exc)[:160]})") from None
         self.proposals, self.surrogate = proposals, surrogate
         (self.candidate_of, self.spec_of, self.predicted_of), self.rejections = maps, rejections

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import sys
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +35,7 @@ class SearchOutcome:
     model_uri: str | None
     kendall_tau: float | None
     kendall_pairs: int = 0
+    no_result: str | None = None      # why no trial produced the primary objective (then exit 1)
 
 
 def _quiet_ray_env() -> None:
@@ -134,17 +138,81 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
         if saved.exists():
             stored = SearchConfig.from_dict(json.loads(saved.read_text()))
             cfg = stored.with_overrides(address=cfg.address, tracking_uri=cfg.tracking_uri, storage=cfg.storage)
+        check_saved_searcher_state(cfg)
         return cfg, True
     return cfg, False
 
 
+def check_saved_searcher_state(cfg: SearchConfig) -> None:
+    """Read every saved searcher state of the search (StateError if one is not ours) before Ray
+    restores it: Ray logs a failed searcher restore and then silently starts the experiment
+    afresh, which would mix a new search into the old one's records."""
+    import pyarrow.fs
+
+    from ray.tune.search import Searcher
+
+    from .prescreen import PrescreenSearcher
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(cfg.search_uri)
+    pattern = re.compile(re.escape(Searcher.CKPT_FILE_TMPL).replace(r"\{\}", ".*"))
+    files = [f for f in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
+             if f.type == pyarrow.fs.FileType.File and pattern.fullmatch(f.base_name)]
+    for info in files:
+        with fs.open_input_stream(info.path) as stream:
+            PrescreenSearcher(cfg).restore_bytes(stream.read(), info.path)
+
+
+def preflight(cfg: SearchConfig) -> None:
+    """Checks that need no service, before anything is written: the constraints admit a network,
+    and the whole data set decodes (every image and mask, sizes, mask presence, not all empty).
+    With a ``ray://`` address the data lies on the head node, which checks it there."""
+    from trainers.data import load_samples
+
+    from .prescreen import check_constraints_admit_networks
+
+    check_constraints_admit_networks(cfg)
+    if cfg.address is None or not cfg.address.startswith("ray://"):
+        load_samples(cfg.data, channels=cfg.train.channels, seed=cfg.seed)
+
+
+def check_tracking_store(uri: str) -> None:
+    """MLflow answers (ConnectionError otherwise). A SQLite store that does not exist yet is only
+    checked for a writable folder: it is created when the search really starts, so a refusal
+    found later (Ray, resources) leaves no empty database behind."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///"):])
+        if not path.exists():
+            folder = next((p for p in path.parents if p.exists()), Path("/"))
+            if not os.access(folder, os.W_OK):
+                raise ConnectionError(f"MLflow tracking store {uri} cannot be created: {folder} is not writable")
+            return
+    connect(uri)
+
+
+def check_resources_satisfiable(cfg: SearchConfig) -> None:
+    """Ray queues a trial whose request no node can meet forever, silently: refuse it instead.
+    (An autoscaling cluster whose nodes are not up yet is refused too; start them first.)"""
+    import ray
+
+    need = {"CPU": cfg.resources.cpus_per_trial, "GPU": cfg.resources.gpus_per_trial}
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(all(res.get(k, 0.0) >= v for k, v in need.items() if v > 0) for res in nodes):
+        return
+    have = ", ".join(f"{r.get('CPU', 0):g} CPU/{r.get('GPU', 0):g} GPU" for r in nodes) or "none"
+    raise ConfigError(f"resources: no node of the Ray cluster can run a trial that needs "
+                      f"{need['CPU']:g} CPU and {need['GPU']:g} GPU (nodes: {have}); lower "
+                      f"resources.cpus_per_trial / resources.gpus_per_trial")
+
+
 def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     _quiet_ray_env()
-    connect(cfg.resolved_tracking_uri())               # fail fast: MLflow
+    preflight(cfg)                                     # fail fast: constraints, data
+    check_tracking_store(cfg.resolved_tracking_uri())  # fail fast: MLflow
     if cfg.address is not None and cfg.address.startswith("ray://"):
         return _run_through_ray_client(cfg, resume)
     cfg, restoring = prepare(cfg, resume)
     init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)  # fail fast: Ray
+    check_resources_satisfiable(cfg)
     check_storage_shared(cfg)
 
     from ray import tune
@@ -192,8 +260,12 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
                 failure_config=FailureConfig(max_failures=cfg.resources.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
-    results = tuner.fit()
-    return finish_search(cfg, tracker, results, searcher)
+    try:
+        results = tuner.fit()
+        return finish_search(cfg, tracker, results, searcher)
+    except BaseException as exc:  # the parent run must never be left RUNNING
+        tracker.fail_search(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
+        raise
 
 
 def _run_through_ray_client(cfg: SearchConfig, resume: bool) -> SearchOutcome:
@@ -240,7 +312,8 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         m = r.metrics or {}
         rows.append((m.get("trial_id"), m, r))
     trained = [(tid, m, r) for tid, m, r in rows if cfg.primary_objective in m and r.error is None]
-    failed = sum(1 for _, _, r in rows if r.error is not None)
+    errors = [r.error for _, _, r in rows if r.error is not None]
+    failed = len(errors)
     best = _select_best(cfg, trained)
     model_uri = None
     if best is not None:
@@ -251,14 +324,35 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     searcher.surrogate.save(cfg.search_dir / "surrogate.json")
     tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
     write_report(cfg, tracker)
-    tracker.finish_search()
+    why = None if best is not None else no_result_reason(cfg, len(rows), errors)
+    if why:
+        tracker.fail_search(why)
+    else:
+        tracker.finish_search()
     outcome = SearchOutcome(
         name=cfg.name, trials=len(rows), trained=len(trained), stopped=len(rows) - len(trained) - failed,
         failed=failed, prescreened=searcher.rejections, best_trial=best[0] if best else None,
         best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
-        kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs))
+        kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs),
+        no_result=why)
     _print_summary(cfg, outcome)
     return outcome
+
+
+def error_summary(error: BaseException) -> str:
+    """The line that says why a trial failed (Ray wraps the trial's exception with its traceback)."""
+    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
+    found = next((ln for ln in reversed(lines) if re.match(r"[A-Za-z_.]*(Error|Exception)\b", ln)), None)
+    return (found or (lines[-1] if lines else type(error).__name__))[:200]
+
+
+def no_result_reason(cfg: SearchConfig, n_trials: int, errors: list[BaseException]) -> str:
+    """One line: why a search produced no scored trial (the most common failure, and how often)."""
+    if errors:
+        reason, count = Counter(error_summary(e) for e in errors).most_common(1)[0]
+        return f"all {n_trials} trials failed or stopped without {cfg.primary_objective}; " \
+               f"{count} of {len(errors)} failures: {reason}"
+    return f"none of {n_trials} trials produced {cfg.primary_objective}"
 
 
 def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
@@ -277,6 +371,9 @@ def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
 def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
     print(f"\nnasseg: search {o.name!r} finished: {o.trials} trials ({o.trained} trained, {o.stopped} stopped by "
           f"ASHA, {o.failed} failed), {o.prescreened} candidates prescreened out")
+    if o.no_result:
+        print(f"nasseg: no model: {o.no_result}", file=sys.stderr)
+        return
     if o.best_trial:
         print(f"  best trial {o.best_trial}: {cfg.primary_objective} = {o.best_score:.4f}")
         print(f"  model: {o.model_uri}")

@@ -108,7 +108,12 @@ class Tracker:
 
     def _parent(self) -> str:
         found = self._find("search")
-        if found:
+        if found:  # a resumed search: its parent run is running again
+            run = self.client.get_run(found)
+            if "nasseg.failure" in run.data.tags:
+                self.client.delete_tag(found, "nasseg.failure")
+            if run.info.status != "RUNNING":
+                self.client.update_run(found, status="RUNNING")
             return found
         run = self.client.create_run(self.experiment_id, run_name=f"search-{self.cfg.name}",
                                      tags={ROLE: "search", SEARCH: self.cfg.name})
@@ -197,6 +202,11 @@ class Tracker:
 
     def finish_search(self) -> None:
         self.client.set_terminated(self.parent_id, RunStatus.to_string(RunStatus.FINISHED))
+
+    def fail_search(self, reason: str) -> None:
+        """End the parent run as FAILED with ``reason`` as the ``nasseg.failure`` tag."""
+        self.client.set_tag(self.parent_id, "nasseg.failure", reason[:5000])
+        self.client.set_terminated(self.parent_id, RunStatus.to_string(RunStatus.FAILED))
 
 
 class MLflowTracking(Callback):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from .arch_spec import LIMITS, MAX_STAGES, SKIP_MODES, STEM_KERNELS, UPSAMPLING_MODES, ArchSpec, SpecError
 
 
@@ -102,3 +104,43 @@ def suggest(trial: TrialLike, bounds: SpaceBounds | None = None) -> ArchSpec:
     p["dec_blocks"] = trial.suggest_int("dec_blocks", *bounds.dec_blocks)
     p["skip"] = trial.suggest_categorical("skip", list(bounds.skip))
     return ArchSpec.from_params(p)
+
+
+class RandomChoices:
+    """A ``TrialLike`` that draws every choice uniformly (numpy; no Optuna study needed)."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return int(self.rng.integers(low, high + 1))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        if step is None:
+            return float(self.rng.uniform(low, high))
+        return float(low + step * self.rng.integers(0, int(round((high - low) / step)) + 1))
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return choices[int(self.rng.integers(len(choices)))]
+
+
+class SmallestChoices:
+    """A ``TrialLike`` that takes the lowest number and the smallest categorical option."""
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return low
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        numeric = all(isinstance(c, (int, float)) for c in choices)
+        return min(choices) if numeric else choices[0]
+
+
+def sample_specs(bounds: SpaceBounds, n: int, seed: int = 0) -> list[ArchSpec]:
+    """The smallest network of ``bounds`` and ``n`` uniform draws (for quick feasibility checks)."""
+    rng = np.random.default_rng(seed)
+    return [suggest(SmallestChoices(), bounds)] + [suggest(RandomChoices(rng), bounds) for _ in range(n)]

@@ -69,7 +69,7 @@ def load_samples(spec: str, channels: int = 1, seed: int = 0) -> list[Sample]:
         raise DataError(f"channels: must be 1 or 3, got {channels}")
     kind, arg = parse_data_spec(spec)
     if kind == "synthetic":
-        samples = [Sample(f"synthetic_{i:04d}", _to_channels(img, channels), lab)
+        samples = [Sample(f"synthetic_{i:04d}", to_channels(img, channels), lab)
                    for i, (img, lab) in enumerate(synthetic_dataset(int(arg), seed=seed))]
     elif kind == "dsb2018":
         samples = _load_dsb2018(Path(str(arg)), channels)
@@ -77,10 +77,13 @@ def load_samples(spec: str, channels: int = 1, seed: int = 0) -> list[Sample]:
         samples = _load_folder(Path(str(arg)), channels)
     if len(samples) < 2:
         raise DataError(f"{spec}: found {len(samples)} sample(s); need at least 2 (train and validation)")
+    if all(not s.label.any() for s in samples):
+        raise DataError(f"{spec}: every mask is empty (no nuclei in any of the {len(samples)} samples); "
+                        f"nothing to learn or score")
     return samples
 
 
-def _read_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
             import tifffile
@@ -91,14 +94,15 @@ def _read_image(path: Path) -> np.ndarray:
 
             arr = imread(path)
     except Exception as exc:  # decoders raise many types; all mean "unreadable"
-        raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {exc})") from None
+        first = (str(exc).strip().splitlines() or [""])[0][:160]
+        raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {first})") from None
     arr = np.asarray(arr)
     if arr.ndim not in (2, 3) or arr.size == 0:
         raise DataError(f"{path}: expected a 2-D image (optionally with channels), got shape {arr.shape}")
     return arr
 
 
-def _to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
+def to_channels(arr: np.ndarray, channels: int) -> np.ndarray:
     """(H, W) or (H, W, C) with C in 1..4 -> float32 (channels, H, W); alpha is dropped."""
     arr = arr.astype(np.float32)
     if arr.ndim == 3:
@@ -138,19 +142,19 @@ def _load_dsb2018(root: Path, channels: int) -> list[Sample]:
         images = sorted((d / "images").glob("*.png")) if (d / "images").is_dir() else []
         if not images:
             raise DataError(f"{d}: no image in {d / 'images'}")
-        image = _read_image(images[0])
+        image = read_image(images[0])
         masks = sorted((d / "masks").glob("*.png")) if (d / "masks").is_dir() else []
         if not masks:
             raise DataError(f"{d}: sample without masks (expected {d / 'masks'}/*.png)")
         label = np.zeros(image.shape[:2], dtype=np.int32)
         for i, mpath in enumerate(masks, start=1):
-            m = _read_image(mpath)
+            m = read_image(mpath)
             if m.ndim == 3:
                 m = m[..., 0]
             if m.shape != image.shape[:2]:
                 raise DataError(f"{mpath}: mask size {m.shape} does not match image size {image.shape[:2]}")
             label[(m > 0) & (label == 0)] = i
-        samples.append(Sample(d.name, _to_channels(image, channels), label))
+        samples.append(Sample(d.name, to_channels(image, channels), label))
     return samples
 
 
@@ -173,11 +177,11 @@ def _load_folder(root: Path, channels: int) -> list[Sample]:
         log.warning("%s: %d file(s) without a partner are skipped: %s", root, len(unmatched), ", ".join(unmatched[:5]))
     samples = []
     for stem in pairs:
-        image = _read_image(images[stem])
-        mask = _read_image(masks[stem])
+        image = read_image(images[stem])
+        mask = read_image(masks[stem])
         if mask.shape[:2] != image.shape[:2]:
             raise DataError(f"{masks[stem]}: mask size {mask.shape[:2]} does not match image size {image.shape[:2]}")
-        samples.append(Sample(stem, _to_channels(image, channels), _as_instances(mask, masks[stem])))
+        samples.append(Sample(stem, to_channels(image, channels), _as_instances(mask, masks[stem])))
     return samples
 
 

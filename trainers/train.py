@@ -79,6 +79,11 @@ class TrainConfig:
         for name in ("epochs", "steps_per_epoch", "batch_size", "num_threads", "drift_reps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"train.seed: must be >= 0, got {self.seed}")
+        if self.weight_decay < 0 or not 0 < self.threshold < 1:
+            raise ValueError(f"train.weight_decay must be >= 0 and train.threshold in (0, 1), got "
+                             f"{self.weight_decay} and {self.threshold}")
         if self.patch_size < 16 or self.patch_size % 8:
             raise ValueError(f"train.patch_size: must be a multiple of 8 and >= 16, got {self.patch_size}")
         if not self.lr > 0:
@@ -95,18 +100,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
-        data = dict(data)
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"train: unknown key(s) {sorted(unknown)}")
-        if isinstance(data.get("hwa"), dict):
-            hwa_unknown = set(data["hwa"]) - set(HWAConfig.__dataclass_fields__)
-            if hwa_unknown:
-                raise ValueError(f"train.hwa: unknown key(s) {sorted(hwa_unknown)}")
-            data["hwa"] = HWAConfig(**data["hwa"])
-        if "drift_times" in data:
-            data["drift_times"] = tuple(float(t) for t in data["drift_times"])
-        return cls(**data)
+        """From a mapping (YAML, JSON, MLflow params): every key type-checked, ValueError naming it."""
+        from .typed import from_mapping
+
+        return from_mapping(cls, data, "train")
 
 
 def _as_items(samples: list[Sample]) -> list[dict[str, np.ndarray]]:

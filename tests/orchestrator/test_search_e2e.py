@@ -20,6 +20,7 @@ from skimage.io import imsave
 from orchestrator.config import SearchConfig
 from orchestrator.prescreen import PrescreenSearcher
 from search_spaces import ArchSpec
+from tests.crafted import plant_pickle
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +146,37 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert tifffile.imread(tmp_path / "o3" / "a_labels.tif").shape == (45, 61)
     assert not (elsewhere / "mlflow.db").exists()
+    store = f"sqlite:///{e2e['dir'] / 'mlflow.db'}"
+    # an unknown model: one line, exit 2, nothing written
+    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/99", "--input", str(src), "--output",
+                   str(tmp_path / "o4"), "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
+    assert "models:/nasseg-e2e/99: cannot be loaded" in proc.stderr and not (tmp_path / "o4").exists()
+    # a crafted pickle planted in the artifact store as the weights file: refused, nothing runs
+    (weights,) = (e2e["dir"] / "nasseg_runs" / "mlartifacts").rglob("weights.pt")
+    real = weights.read_bytes()
+    _, marker = plant_pickle(weights, tmp_path, as_torch=True)
+    try:
+        proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
+                       str(tmp_path / "o5"), "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
+    finally:
+        weights.write_bytes(real)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
+    assert "not a valid nasseg model weights file: refused to unpickle" in proc.stderr
+    assert not marker.exists() and not (tmp_path / "o5").exists()
+
+
+def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):
+    (tmp_path / "c.yaml").write_text("name: allfail\ntrials: 2\nscheduler: {enabled: false}\n" + BASE)
+    proc = nasseg(["search", "c.yaml"], tmp_path, env_for(tmp_path, NASSEG_FAIL_TRIAL_IF="{"))
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("nasseg: no model: all 2 trials failed") and "2 of 2 failures: RuntimeError: injected" in last
+    assert "predict" not in proc.stdout
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert client.search_registered_models() == []
+    (parent,) = runs_of(client, "allfail", "search")
+    assert parent.info.status == "FAILED" and "injected failure" in parent.data.tags["nasseg.failure"]
 
 
 def test_report_artifacts_on_the_parent_run(e2e):
@@ -202,6 +234,17 @@ def test_kill_dash_9_and_resume(tmp_path):
     finished = [r for r in before if r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed")]
     # killed mid-search: some trials finished, others unfinished (running or not yet started)
     assert 1 <= len(finished) < 5 and (len(before) < 5 or len(finished) < len(before)), "".join(seen)
+    # the searcher state under the storage folder is read as data: a planted pickle fails the
+    # resume with one line and runs nothing; the real state (JSON) resumes
+    (state,) = (tmp_path / "nasseg_runs" / "resume").glob("searcher-state-*.pkl")
+    real = state.read_bytes()
+    assert real.startswith(b"{")
+    _, marker = plant_pickle(state, tmp_path)
+    proc = nasseg(["search", "c.yaml", "--resume"], tmp_path, env)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "searcher state is not readable" in lines[-1], proc.stderr[-3000:]
+    assert not marker.exists()
+    state.write_bytes(real)
     proc = nasseg(["search", "c.yaml", "--resume"], tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "resuming search 'resume'" in proc.stdout
