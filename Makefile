@@ -15,9 +15,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: on CPU machines this takes the CPU build, on GPU nodes the CUDA one
 	$(BIN)/pip install -q torch==2.13.0
-	# aihwkit without its declared deps (torchvision would break torch; see pyproject.toml)
-	$(BIN)/pip install -q --no-deps aihwkit==1.1.0
 	$(BIN)/pip install -q -e '.[test]'
+	# aihwkit last and without its declared deps (torchvision would break torch; see pyproject.toml):
+	# installed before the rest, pip's resolver would print an ERROR about those deps on every set-up
+	$(BIN)/pip install -q --no-deps aihwkit==1.1.0
 	# compile the fused analog simulator's numba kernels once (cached on disk for every process)
 	$(BIN)/python -m trainers.analog.kernels
 	touch $@
@@ -26,6 +27,7 @@ demo: setup
 	$(BIN)/nasseg search configs/demo.yaml
 
 test: setup postgres
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q --durations=12
 
 # The MLflow-server test needs PostgreSQL's server binaries (Debian package); install them when we

@@ -44,7 +44,7 @@ def run(trials: int, steps: int, conc: int) -> dict:
 
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "c.yaml").write_text(CONFIG.format(trials=trials, steps=steps, conc=conc))
-        env = dict(os.environ, PYTHONPATH=str(ROOT), RAY_AUTH_MODE="disabled")
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
         start = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "search", "c.yaml"], cwd=tmp, env=env,
                               capture_output=True, text=True)

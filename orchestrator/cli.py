@@ -131,10 +131,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace) -> int:
     from .config import SearchConfig, env_tracking_uri
-    from .predict import predict_folder
+    from .predict import check_inputs, predict_folder
     from .tracking import connect
-
-    from .predict import check_inputs
 
     given = args.tracking_uri or env_tracking_uri()
     cfg = SearchConfig(tracking_uri=given) if given else SearchConfig()

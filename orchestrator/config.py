@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from search_spaces import PRESETS, Constraints, SpaceBounds, SpecError
+from search_spaces import PRESETS, Constraints, SpaceBounds
 from trainers.data import DataError, check_data_spec
 from trainers.train import TrainConfig
 from trainers.typed import check_value, from_mapping
@@ -160,7 +160,7 @@ class SearchConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SearchConfig":
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """Build and validate; every problem raises ConfigError naming the key."""
         data = dict(data or {})
         _no_unknown("", data, {f.name for f in fields(cls)})
@@ -206,7 +206,7 @@ class SearchConfig:
         return cfg
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "SearchConfig":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> SearchConfig:
         """Read a YAML file, apply CLI overrides (``None`` values ignored), validate."""
         path = Path(path)
         if not path.is_file():
@@ -225,7 +225,7 @@ class SearchConfig:
                 data[key] = value
         return cls.from_dict(data)
 
-    def with_overrides(self, **changes: Any) -> "SearchConfig":
+    def with_overrides(self, **changes: Any) -> SearchConfig:
         cfg = replace(self, **{k: v for k, v in changes.items() if v is not None})
         cfg.validate()
         return cfg

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from search_spaces import ArchSpec, SpecError, build
-from trainers.analog import HWAConfig, load_tensor_state_dict, tensor_state_dict, to_analog, to_digital
+from trainers.analog import HWAConfig, load_tensor_state_dict, to_analog, to_digital
 from trainers.tensor_files import UnsafeFileError, load_tensors
 from trainers.typed import from_mapping
 
@@ -149,7 +149,6 @@ def load_bundle(model_uri: str, tracking_uri: str) -> ModelBundle:
     """Download the model's bundle (data only) and rebuild the network with nasseg's own code."""
     import mlflow
     from mlflow.exceptions import MlflowException
-
     from mlflow.models import Model
 
     mlflow.set_tracking_uri(tracking_uri)

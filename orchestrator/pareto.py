@@ -3,7 +3,7 @@ for n < 10^4 points; optuna's own helper works on FrozenTrials only)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def pareto_mask(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[bool]:

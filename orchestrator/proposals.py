@@ -8,7 +8,8 @@ reads data, never objects, from the storage folder.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
@@ -62,7 +63,7 @@ class Proposals:
                 "study": trials, "number_of": self.number_of}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any], bounds: SpaceBounds) -> "Proposals":
+    def from_dict(cls, state: dict[str, Any], bounds: SpaceBounds) -> Proposals:
         try:
             self = cls(bounds, state["directions"], int(state["seed"]), int(state["trials_budget"]))
             frozen = [optuna.trial.create_trial(

@@ -69,7 +69,7 @@ def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5) ->
         t = t.sort_values(cfg.primary_objective if cfg.primary_objective in t else f"dice_{labels[0]}",
                           ascending=False).head(top)
         x = np.arange(len(labels))
-        for i, (_, row) in enumerate(t.iterrows()):
+        for _, row in t.iterrows():
             y = [row.get(f"dice_{lab}", np.nan) for lab in labels]
             err = [row.get(f"dice_{lab}_std", 0.0) for lab in labels]
             line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=str(row["trial_id"])[-8:])
@@ -129,10 +129,12 @@ def plot_overlays(cfg: SearchConfig, model_uri: str, path: Path, n_images: int =
     for row, sample in zip(axes, val):
         item = vt({"image": sample.image, "label": sample.label[None].astype(np.float32)})
         img = item["image"][0].numpy()
+
+        def segment(model, image=item["image"]):
+            return instances_from_probability(predict_probability(model, image, bundle.meta["patch_size"])[0].numpy())
         for ax, (title, labels) in zip(row, [
                 ("ground truth", sample.label),
-                ("digital", instances_from_probability(predict_probability(bundle.digital, item["image"], bundle.meta["patch_size"])[0].numpy())),
-                ("analog, 1 day after programming", instances_from_probability(predict_probability(drifted, item["image"], bundle.meta["patch_size"])[0].numpy()))]):
+                ("digital", segment(bundle.digital)), ("analog, 1 day after programming", segment(drifted))]):
             ax.imshow(img, cmap="gray")
             overlay = np.zeros((*labels.shape, 4))
             overlay[find_boundaries(labels)] = (1.0, 0.2, 0.2, 1.0)

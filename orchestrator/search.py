@@ -11,13 +11,14 @@ import logging
 import os
 import re
 import sys
+import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import ConfigError, SearchConfig
-from .tracking import Tracker, connect
+from .tracking import STORAGE_TAG, Tracker, connect
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ class SearchOutcome:
 
 
 def _quiet_ray_env() -> None:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Ray's token authentication stays on (Ray 2.60 generates a token for a local cluster); only
+    # its notice "Token authentication is enabled ... Set RAY_AUTH_MODE=disabled to opt out" is
+    # kept out of the progress output, since it suggests turning the protection off
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -51,6 +55,10 @@ def _quiet_ray_env() -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+#: how long a Ray Client address whose port answers may take to accept a session
+CLIENT_READY_TIMEOUT_S = 60
 
 
 def init_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | None = None) -> None:
@@ -65,16 +73,27 @@ def init_ray(address: str | None, num_cpus: int | None = None, num_gpus: int | N
                   configure_logging=True)
     if address is not None and address.startswith("ray://"):
         kwargs = dict(logging_level=logging.WARNING, log_to_driver=True)  # the search's output streams back
-    try:
-        if address is None:
-            # "local": always a fresh local Ray. Plain ray.init() would attach to a cluster that
-            # `ray start` left registered on this machine, and hang for minutes if it has died.
-            ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
-        else:
-            ray.init(address=address, **kwargs)
-    except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {first[:200]}") from None
+    deadline = time.time() + CLIENT_READY_TIMEOUT_S
+    while True:
+        try:
+            if address is None:
+                # "local": always a fresh local Ray. Plain ray.init() would attach to a cluster that
+                # `ray start` left registered on this machine, and hang for minutes if it has died.
+                ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, **kwargs)
+            else:
+                ray.init(address=address, **kwargs)
+            return
+        except Exception as exc:  # ray raises ConnectionError, RuntimeError, TimeoutError... for a bad address
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            # the port answered (checked above) but Ray Client's server is still starting its
+            # session: "not ready yet", unlike a closed port ("not there"); try again for a while
+            if address is not None and address.startswith("ray://") and time.time() < deadline:
+                time.sleep(2)
+                continue
+            if address is not None and address.startswith("ray://"):
+                raise ConnectionError(f"Ray cluster at {address!r} answers but is not ready after "
+                                      f"{CLIENT_READY_TIMEOUT_S} s: {first[:200]}") from None
+            raise ConnectionError(f"Ray cluster at {address!r} is unreachable: {first[:200]}") from None
 
 
 def _probe_tcp(address: str, timeout_s: float = 5.0) -> None:
@@ -126,8 +145,15 @@ def _probe_nodes(nodes: list[dict], marker: str) -> list[bool]:
     return ray.get(checks, timeout=60)
 
 
+#: what may differ between the saved config of a search and the command that resumes it
+RESUME_MAY_CHANGE = ("address", "tracking_uri", "storage")
+
+
 def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
-    """Decide between a new search and a resume; on resume the saved config wins."""
+    """Decide between a new search and a resume. A resume runs the saved config: the command
+    may change only where it runs (``RESUME_MAY_CHANGE``); any other difference (an edited YAML,
+    ``--trials``, ``--data``) is refused with the keys that differ, since silently running the
+    old config, or mixing two configs in one search, would both mislead."""
     from ray.tune import Tuner
 
     saved = cfg.search_dir / "search_config.json"
@@ -137,10 +163,38 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     if exists:
         if saved.exists():
             stored = SearchConfig.from_dict(json.loads(saved.read_text()))
+            changed = config_diff(stored, cfg)
+            if changed:
+                raise ConfigError(f"search {cfg.name!r} exists with another config ({changed}); rerun it "
+                                  f"unchanged to resume, or start a new search with --name")
             cfg = stored.with_overrides(address=cfg.address, tracking_uri=cfg.tracking_uri, storage=cfg.storage)
         check_saved_searcher_state(cfg)
         return cfg, True
     return cfg, False
+
+
+def config_diff(old: SearchConfig, new: SearchConfig, limit: int = 4) -> str:
+    """``"trials: 5 -> 7, train.epochs: 2 -> 3"`` for the keys a resume may not change."""
+    a, b = old.flat_params(), new.flat_params()
+    keys = [k for k in sorted(set(a) | set(b))
+            if k.split(".")[0] not in RESUME_MAY_CHANGE and a.get(k) != b.get(k)]
+    parts = [f"{k}: {a.get(k, '-')} -> {b.get(k, '-')}" for k in keys[:limit]]
+    return ", ".join(parts) + (f" and {len(keys) - limit} more" if len(keys) > limit else "")
+
+
+def check_same_storage(cfg: SearchConfig) -> None:
+    """A search name is one search: refuse to start one whose MLflow experiment already holds a
+    search that keeps its state under another storage (it would mix two searches' runs)."""
+    uri = cfg.resolved_tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+        return  # a new store (not created before the search really starts)
+    existing = Tracker(cfg).existing_parent()
+    if existing is None:
+        return
+    recorded = existing.data.tags.get(STORAGE_TAG)
+    if recorded is not None and recorded != cfg.storage_uri:
+        raise ConfigError(f"search {cfg.name!r} already exists in MLflow with storage {recorded}; resume it with "
+                          f"--storage {recorded}, or start a new search with another --name")
 
 
 def check_saved_searcher_state(cfg: SearchConfig) -> None:
@@ -148,7 +202,6 @@ def check_saved_searcher_state(cfg: SearchConfig) -> None:
     restores it: Ray logs a failed searcher restore and then silently starts the experiment
     afresh, which would mix a new search into the old one's records."""
     import pyarrow.fs
-
     from ray.tune.search import Searcher
 
     from .prescreen import PrescreenSearcher
@@ -211,6 +264,8 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     if cfg.address is not None and cfg.address.startswith("ray://"):
         return _run_through_ray_client(cfg, resume)
     cfg, restoring = prepare(cfg, resume)
+    if not restoring:
+        check_same_storage(cfg)
     init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)  # fail fast: Ray
     check_resources_satisfiable(cfg)
     check_storage_shared(cfg)
@@ -225,10 +280,10 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     from .trial import run_trial
     from .warm_start import warm_start_surrogate
 
+    tracker = Tracker(cfg)
     cfg.search_dir.mkdir(parents=True, exist_ok=True)
     (cfg.search_dir / "search_config.json").write_text(cfg.to_json())
-    tracker = Tracker(cfg)
-    tracker.parent_id  # create (or find) the parent run now
+    _ = tracker.parent_id  # create (or find) the parent run now
     trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg.to_dict()),
                                     {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
     print(f"nasseg: {'resuming' if restoring else 'starting'} search {cfg.name!r}: {cfg.trials} trials, "
@@ -290,7 +345,7 @@ def _search_task(cfg_dict: dict, resume: bool) -> SearchOutcome:
     return run_search(SearchConfig.from_dict(cfg_dict), resume)
 
 
-def _restored_searcher(tuner) -> "object":
+def _restored_searcher(tuner) -> object:
     """The PrescreenSearcher inside a restored Tuner (wrapped by Ray's ConcurrencyLimiter)."""
     from .prescreen import PrescreenSearcher
 

@@ -74,7 +74,7 @@ class Surrogate:
                 "scores": self.scores, "unseen_pairs": self.unseen_pairs}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Surrogate":
+    def from_dict(cls, data: dict) -> Surrogate:
         s = cls(objective=data["objective"], min_observations=data["min_observations"], specs=list(data["specs"]),
                 scores=list(data["scores"]), unseen_pairs=[tuple(p) for p in data["unseen_pairs"]])
         s.fit()
@@ -88,5 +88,5 @@ class Surrogate:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Surrogate":
+    def load(cls, path: str | Path) -> Surrogate:
         return cls.from_dict(json.loads(Path(path).read_text()))

@@ -29,6 +29,7 @@ from .config import SearchConfig
 from .prescreen import PrescreenSearcher, Rejection
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
+STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
 EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst")
 TRAIN_PARAMS = ("mode", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
 
@@ -53,6 +54,75 @@ def connect(tracking_uri: str) -> MlflowClient:
     return client
 
 
+#: SQLite errors of a store that another process is creating or migrating at the same moment
+_CONCURRENT_SETUP = ("already exists", "database is locked", "no such table", "out-of-date database schema",
+                     "Online migration")
+
+
+def open_store(tracking_uri: str, attempts: int = 30, wait_s: float = 0.5) -> MlflowClient:
+    """A client whose store exists and is migrated, safe against other processes opening it.
+
+    MLflow creates a new SQLite store on first use and migrates it in place; two processes doing
+    that at once (a search and ``mlflow ui``, two searches) corrupt each other's migration
+    (``table _alembic_tmp_experiments already exists``, ``duplicate column name``). MLflow has
+    no lock for this, so (hand-written): nasseg processes take a file lock; a new store is built
+    under a private name and linked into place atomically, so readers see no store or a complete
+    one; a store that another program is migrating in place is waited for until its schema
+    version is MLflow's latest, and the first request is retried on the errors of such a moment."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return MlflowClient(tracking_uri=tracking_uri)
+    import fcntl
+    from pathlib import Path
+
+    path = Path(tracking_uri[len("sqlite:///"):])
+    with open(path.with_name(f".{path.name}.nasseg-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            private = path.with_name(f".{path.name}.{os.getpid()}.new")
+            MlflowClient(tracking_uri=f"sqlite:///{private}").search_experiments(max_results=1)
+            try:
+                os.link(private, path)  # atomic, and never replaces a store someone else made meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                private.unlink(missing_ok=True)
+        head, deadline = _schema_head(), time.time() + 60
+        while head is not None and _schema_version(path) != head and time.time() < deadline:
+            time.sleep(0.2)  # another program is creating or migrating it in place: let it finish
+        for attempt in range(attempts):
+            client = MlflowClient(tracking_uri=tracking_uri)
+            try:
+                client.search_experiments(max_results=1)
+                return client
+            except Exception as exc:  # sqlalchemy OperationalError / MlflowException
+                if attempt == attempts - 1 or not any(m in str(exc) for m in _CONCURRENT_SETUP):
+                    raise
+                time.sleep(wait_s)
+    raise AssertionError("unreachable")
+
+
+def _schema_head() -> str | None:
+    """The schema revision this MLflow migrates a store to (alembic's head of MLflow's migrations)."""
+    try:
+        import mlflow.store
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory(os.path.join(os.path.dirname(mlflow.store.__file__), "db_migrations")).get_current_head()
+    except Exception:  # another layout: skip the wait, keep the retries
+        return None
+
+
+def _schema_version(path) -> str | None:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
+            row = db.execute("select version_num from alembic_version").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+
+
 class Tracker:
     """MLflow bookkeeping of one search (plain client calls, no global active run)."""
 
@@ -74,7 +144,7 @@ class Tracker:
     @property
     def client(self) -> MlflowClient:
         if self._client is None:
-            self._client = MlflowClient(tracking_uri=self.cfg.resolved_tracking_uri())
+            self._client = open_store(self.cfg.resolved_tracking_uri())
         return self._client
 
     @property
@@ -99,6 +169,15 @@ class Tracker:
             location = (self.cfg.storage_path / "mlartifacts" / self.cfg.name).as_uri()
         return self.client.create_experiment(self.cfg.name, artifact_location=location)
 
+    def existing_parent(self):
+        """The parent run of this search if MLflow already has one (without creating anything)."""
+        exp = self.client.get_experiment_by_name(self.cfg.name)
+        if exp is None:
+            return None
+        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'search'"
+        runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=1)
+        return runs[0] if runs else None
+
     def _find(self, role: str, trial_id: str | None = None) -> str | None:
         flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = '{role}'"
         if trial_id is not None:
@@ -116,7 +195,7 @@ class Tracker:
                 self.client.update_run(found, status="RUNNING")
             return found
         run = self.client.create_run(self.experiment_id, run_name=f"search-{self.cfg.name}",
-                                     tags={ROLE: "search", SEARCH: self.cfg.name})
+                                     tags={ROLE: "search", SEARCH: self.cfg.name, STORAGE_TAG: self.cfg.storage_uri})
         params = [Param(k, v[:6000]) for k, v in self.cfg.flat_params().items()]
         for i in range(0, len(params), 100):
             self.client.log_batch(run.info.run_id, params=params[i:i + 100])

@@ -16,8 +16,9 @@ Canonical form (so that equal networks have equal specs):
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 MAX_STAGES = 5
 UPSAMPLING_MODES = ("resize", "transpose")
@@ -139,7 +140,7 @@ class ArchSpec:
         return json.dumps(self.to_params(), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "ArchSpec":
+    def from_json(cls, text: str) -> ArchSpec:
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -150,7 +151,7 @@ class ArchSpec:
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any], *, prefix: str = "",
-                    ignore_unknown: bool = False) -> "ArchSpec":
+                    ignore_unknown: bool = False) -> ArchSpec:
         """Build a spec from a flat mapping (values may be strings, as MLflow returns them).
 
         ``prefix`` selects keys such as ``arch.R1``; keys without it are ignored then.

@@ -64,7 +64,7 @@ class SpaceBounds:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "SpaceBounds":
+    def from_dict(cls, data: dict[str, Any]) -> SpaceBounds:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:

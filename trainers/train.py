@@ -12,9 +12,10 @@ Exact resume: every epoch re-seeds torch, the data sampler and the MONAI transfo
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,8 +26,16 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from search_spaces import ArchSpec, build
 
-from .analog import (HWAConfig, analog_optimizer, drift_to, load_tensor_state_dict, programmed_copy,
-                     tensor_state_dict, to_analog, to_digital)
+from .analog import (
+    HWAConfig,
+    analog_optimizer,
+    drift_to,
+    load_tensor_state_dict,
+    programmed_copy,
+    tensor_state_dict,
+    to_analog,
+    to_digital,
+)
 from .data import Sample
 from .device import limit_threads, select_device
 from .inference import predict_probability
@@ -99,7 +108,7 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """From a mapping (YAML, JSON, MLflow params): every key type-checked, ValueError naming it."""
         from .typed import from_mapping
 
@@ -157,7 +166,7 @@ class Trainer:
         self.epoch += 1
         return float(np.mean(losses))
 
-    def fit(self, on_epoch: Callable[[dict[str, float], "Trainer"], None] | None = None,
+    def fit(self, on_epoch: Callable[[dict[str, float], Trainer], None] | None = None,
             epochs: int | None = None) -> list[dict[str, float]]:
         """Train up to ``epochs`` (default: the config's) and score on validation after each."""
         target = self.cfg.epochs if epochs is None else epochs

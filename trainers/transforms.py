@@ -7,9 +7,18 @@ fluorescence images of any bit depth land in a comparable range.
 
 from __future__ import annotations
 
-from monai.transforms import (Compose, EnsureTyped, RandFlipd, RandGaussianNoised, RandRotate90d,
-                              RandScaleIntensityd, RandShiftIntensityd, RandSpatialCropd,
-                              ScaleIntensityRangePercentilesd, SpatialPadd)
+from monai.transforms import (
+    Compose,
+    EnsureTyped,
+    RandFlipd,
+    RandGaussianNoised,
+    RandRotate90d,
+    RandScaleIntensityd,
+    RandShiftIntensityd,
+    RandSpatialCropd,
+    ScaleIntensityRangePercentilesd,
+    SpatialPadd,
+)
 
 KEYS = ("image", "label")
 

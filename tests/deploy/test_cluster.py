@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
@@ -93,17 +94,26 @@ def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path):
     assert len(runs) == 4
     gpu_ids = sorted(r.data.tags["nasseg.gpu_ids"] for r in runs)
     assert gpu_ids == ["0", "0", "1", "1"]  # each trial told its GPU; two trials share each GPU
-    assert all(r.data.tags["nasseg.device"] == "cpu" for r in runs)  # no CUDA here: CPU fallback
+    # on a node without CUDA each trial falls back to CPU; on a GPU node it trains on CUDA
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert all(r.data.tags["nasseg.device"] == expected for r in runs)
     spans = [(r.data.metrics["started_at"], r.data.metrics["started_at"] + r.data.metrics["trial_time_s"])
              for r in runs]
     overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
     assert overlap == 4, spans  # all four ran at the same time
 
 
-def test_cpu_fallback_warns_once(caplog):
+def test_cpu_fallback_warns_once_per_process(caplog, monkeypatch):
+    import trainers.device
+
+    monkeypatch.setattr(trainers.device, "_warned_no_cuda", False)
     with caplog.at_level(logging.WARNING):
-        assert select_device("cuda").type == "cpu"
-    assert [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU") == 1
+        devices = [select_device("cuda").type for _ in range(3)]
+    warnings = [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU")
+    if torch.cuda.is_available():
+        assert devices == ["cuda"] * 3 and warnings == 0
+    else:
+        assert devices == ["cpu"] * 3 and warnings == 1
 
 
 READY_LOOP = """
@@ -129,7 +139,9 @@ def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
     from tests.deploy.test_mlflow_server import free_port, start_mlflow_server
 
     gcs, client_port = free_port(), free_port()
-    env = env_for(tmp_path)
+    # a `ray start` cluster with Ray's token authentication on (Ray 2.60 enables it by default only
+    # for local clusters); head, readiness probe and driver share the token file ~/.ray/auth_token
+    env = env_for(tmp_path, RAY_AUTH_MODE="token")
     ray_bin = str(Path(sys.executable).with_name("ray"))
     head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(gcs), "--ray-client-server-port",
                              str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],

@@ -1,5 +1,6 @@
 """deploy/ files parse and carry the fields their tools need (no Docker or Kubernetes here)."""
 import re
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -41,18 +42,55 @@ def test_kuberay_manifests():
 
 
 def test_mlflow_compose_is_local_only_with_auth_and_no_secrets():
+    from orchestrator.config import credentials_in
+
+    text = (ROOT / "deploy/mlflow/docker-compose.yaml").read_text()
     (c,) = load_all("deploy/mlflow/docker-compose.yaml")
     services = c["services"]
     assert {"postgres", "minio", "mlflow"} <= set(services)
     for name, svc in services.items():
         for port in svc.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
-    cmd = services["mlflow"]["command"]
-    assert "--backend-store-uri postgresql+psycopg2://" in cmd and "--artifacts-destination s3://" in cmd
-    assert "--app-name basic-auth" in cmd
-    text = (ROOT / "deploy/mlflow/docker-compose.yaml").read_text()
-    for var in ("POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD"):
-        assert re.search(rf"{var}:\s*\$\{{{var}\}}", text), var  # from .env, never inline
+        # no secret on a process command line, no install at container start
+        argv = " ".join(str(x) for key in ("command", "entrypoint") for x in (svc.get(key) or []))
+        assert "PASSWORD" not in argv and "SECRET" not in argv and "pip install" not in argv, (name, argv)
+    mlflow = services["mlflow"]
+    assert "build" in mlflow and mlflow["command"][:2] == ["mlflow", "server"]
+    assert "basic-auth" in mlflow["command"] and "s3://mlflow" in mlflow["command"]
+    store = mlflow["environment"]["MLFLOW_BACKEND_STORE_URI"]
+    assert store.startswith("postgresql+psycopg2://") and credentials_in(store) is None
+    # every variable taken from .env is guarded (compose refuses to start without it): no defaults
+    refs = re.findall(r"\$\{([A-Z_]+)([^}]*)\}", text)
+    assert refs and all(rest.startswith(":?") for _, rest in refs), refs
+    example = dict(line.split("=", 1) for line in (ROOT / "deploy/mlflow/.env.example").read_text().splitlines()
+                   if line and not line.startswith("#"))
+    assert all(v == "" for k, v in example.items() if "PASSWORD" in k or "SECRET" in k), example
+    ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/mlflow/.env"], cwd=ROOT)
+    assert ignored.returncode == 0  # a filled-in .env is never committed
+
+
+def test_containers_run_as_non_root_with_ray_auth_on():
+    for rel in ("deploy/Dockerfile", "deploy/mlflow/Dockerfile"):
+        lines = (ROOT / rel).read_text().splitlines()
+        users = [i for i, ln in enumerate(lines) if ln.startswith("USER ")]
+        assert users and lines[users[-1]].split()[1] not in ("root", "0"), rel
+        assert users[-1] > max(i for i, ln in enumerate(lines) if ln.startswith("RUN ")), rel  # after installing
+    for rel in ("deploy/k8s/raycluster.yaml", "deploy/k8s/rayjob.yaml"):
+        (doc,) = load_all(rel)
+        spec = doc["spec"].get("rayClusterSpec", doc["spec"])
+        assert spec["authOptions"]["mode"] == "token", rel
+        groups = [spec["headGroupSpec"], *spec["workerGroupSpecs"]]
+        for group in groups:
+            for container in group["template"]["spec"]["containers"]:
+                assert container["securityContext"]["runAsNonRoot"] is True, (rel, container["name"])
+    (launcher,) = load_all("deploy/ray/cluster.yaml")
+    starts = launcher["head_start_ray_commands"] + launcher["worker_start_ray_commands"]
+    assert all("RAY_AUTH_MODE=token" in cmd for cmd in starts if "ray start" in cmd)
+    # nothing in the shipped code or deploy files turns Ray's authentication off
+    tracked = subprocess.run(["git", "ls-files", "orchestrator", "trainers", "deploy", "configs"], cwd=ROOT,
+                             capture_output=True, text=True).stdout.split()
+    assert not [f for f in tracked if "RAY_AUTH_MODE=disabled" in (ROOT / f).read_text(errors="ignore")
+                or '"RAY_AUTH_MODE", "disabled"' in (ROOT / f).read_text(errors="ignore")]
 
 
 def test_dockerfile_installs_like_the_readme():

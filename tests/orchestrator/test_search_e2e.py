@@ -41,7 +41,7 @@ resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
 
 def env_for(tmp_path, **extra):
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
-    env.update(PYTHONPATH=str(ROOT), RAY_AUTH_MODE="disabled", **extra)
+    env.update(PYTHONPATH=str(ROOT), **extra)  # Ray's authentication on, as for users
     return env
 
 
@@ -166,9 +166,26 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert not marker.exists() and not (tmp_path / "o5").exists()
 
 
+POLL = """
+import sys, time
+from mlflow.tracking import MlflowClient
+while True:  # a reader of the store from the search's first second on, as `mlflow ui` would be
+    try:
+        MlflowClient(sys.argv[1]).search_experiments()
+    except Exception as exc:
+        print(type(exc).__name__, str(exc)[:200], flush=True)
+    time.sleep(0.1)
+"""
+
+
 def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):
     (tmp_path / "c.yaml").write_text("name: allfail\ntrials: 2\nscheduler: {enabled: false}\n" + BASE)
-    proc = nasseg(["search", "c.yaml"], tmp_path, env_for(tmp_path, NASSEG_FAIL_TRIAL_IF="{"))
+    reader = subprocess.Popen([sys.executable, "-c", POLL, f"sqlite:///{tmp_path / 'mlflow.db'}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        proc = nasseg(["search", "c.yaml"], tmp_path, env_for(tmp_path, NASSEG_FAIL_TRIAL_IF="{"))
+    finally:
+        reader.kill()
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("nasseg: no model: all 2 trials failed") and "2 of 2 failures: RuntimeError: injected" in last
@@ -177,6 +194,20 @@ def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):
     assert client.search_registered_models() == []
     (parent,) = runs_of(client, "allfail", "search")
     assert parent.info.status == "FAILED" and "injected failure" in parent.data.tags["nasseg.failure"]
+
+
+def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
+    # a changed config is refused with the keys that differ, before Ray starts
+    for args, message in ((["--trials", "7"], "search 'e2e' exists with another config (trials: 5 -> 7)"),
+                          (["--storage", "elsewhere"], "search 'e2e' already exists in MLflow with storage ")):
+        start = time.time()
+        proc = nasseg(["search", "c.yaml", *args], e2e["dir"], env_for(e2e["dir"]), timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+        assert time.time() - start < 30
+    assert not (e2e["dir"] / "elsewhere").exists()
+    client = e2e["client"]
+    assert len([r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]) == 5
 
 
 def test_report_artifacts_on_the_parent_run(e2e):

@@ -1,4 +1,12 @@
 """Tracker bookkeeping after a driver kill: adopt re-created trials' runs, close lost ones."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
 from orchestrator.config import SearchConfig
 from orchestrator.tracking import Tracker
 from tests.orchestrator.test_surrogate import specs
@@ -22,3 +30,33 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
     lost = second.client.get_run(run_b)
     assert lost.data.tags["nasseg.role"] == "lost" and lost.info.status == "KILLED"
     assert second.close_lost_runs() == 0
+
+
+RACE = """
+import sys, time
+from mlflow.tracking import MlflowClient
+uri, mode, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+while time.time() < start:
+    time.sleep(0.001)
+if mode == "mlflow":
+    MlflowClient(uri).search_experiments(max_results=1)   # a plain MLflow reader (as `mlflow ui`)
+else:
+    from orchestrator.tracking import open_store
+    open_store(uri).create_experiment(f"x{sys.argv[4]}")
+print("ok")
+"""
+
+
+def test_processes_opening_a_fresh_sqlite_store_at_once_do_not_corrupt_it(tmp_path):
+    # Without open_store, four processes creating one store at once failed here with "table params
+    # already exists" / "duplicate column name: step" (3 of 4), leaving a half-migrated store.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    start = time.time() + 8  # every process has imported MLflow by then
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, mode, str(start), str(i)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i, mode in enumerate(["mlflow", "nasseg", "nasseg", "nasseg"])]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [e[-500:] for _, e in outs]
+    names = {e.name for e in MlflowClient(uri).search_experiments()}
+    assert {"x1", "x2", "x3"} <= names

@@ -7,7 +7,17 @@ import torch
 from aihwkit.nn.conversion import convert_to_analog
 from aihwkit.simulator.configs import TorchInferenceRPUConfig
 
-from search_spaces import FEATURE_NAMES, PRESETS, ArchSpec, SpaceBounds, SpecError, build, encode, hardware_cost, suggest
+from search_spaces import (
+    FEATURE_NAMES,
+    PRESETS,
+    ArchSpec,
+    SpaceBounds,
+    SpecError,
+    build,
+    encode,
+    hardware_cost,
+    suggest,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

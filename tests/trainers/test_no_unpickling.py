@@ -10,7 +10,7 @@ from tests.crafted import plant_pickle
 from trainers.analog import HWAConfig, tensor_state_dict, to_analog
 from trainers.data import load_samples, split_by_image
 from trainers.tensor_files import UnsafeFileError
-from trainers.train import Trainer, TrainConfig
+from trainers.train import TrainConfig, Trainer
 
 SPEC = ArchSpec.from_params(dict(out_channel0=8, k0=3, M=1, R1=1, B1=1, convblock1=1, widenfact1=0.5, up1="resize"))
 

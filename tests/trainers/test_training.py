@@ -7,7 +7,7 @@ import torch
 from search_spaces import ArchSpec, hardware_cost
 from trainers.analog import count_tiles, load_tensor_state_dict
 from trainers.data import load_samples, split_by_image
-from trainers.train import Trainer, TrainConfig, TrainingError
+from trainers.train import TrainConfig, Trainer, TrainingError
 
 SPEC = ArchSpec.from_params(dict(out_channel0=12, k0=3, M=2, R1=1, B1=1, convblock1=1, widenfact1=0.7, up1="resize",
                                  R2=1, B2=1, convblock2=1, widenfact2=0.7, up2="resize"))

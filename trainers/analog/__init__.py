@@ -21,7 +21,6 @@ from typing import Any
 import torch
 from torch import nn
 
-
 SIMULATORS = ("fused", "aihwkit")
 
 
@@ -64,11 +63,22 @@ def rpu_config(hwa: HWAConfig):
     """The aihwkit ``TorchInferenceRPUConfig`` for ``hwa``."""
     from aihwkit.inference import GlobalDriftCompensation, PCMLikeNoiseModel
     from aihwkit.simulator.configs import TorchInferenceRPUConfig
-    from aihwkit.simulator.parameters import (InputRangeParameter, IOParameters, MappingParameter,
-                                              PrePostProcessingParameter, WeightClipParameter,
-                                              WeightModifierParameter, WeightRemapParameter)
-    from aihwkit.simulator.parameters.enums import (BoundManagementType, NoiseManagementType,
-                                                    WeightClipType, WeightModifierType, WeightRemapType)
+    from aihwkit.simulator.parameters import (
+        InputRangeParameter,
+        IOParameters,
+        MappingParameter,
+        PrePostProcessingParameter,
+        WeightClipParameter,
+        WeightModifierParameter,
+        WeightRemapParameter,
+    )
+    from aihwkit.simulator.parameters.enums import (
+        BoundManagementType,
+        NoiseManagementType,
+        WeightClipType,
+        WeightModifierType,
+        WeightRemapType,
+    )
 
     cfg = TorchInferenceRPUConfig()
     cfg.mapping = MappingParameter(

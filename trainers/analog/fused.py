@@ -43,14 +43,20 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from aihwkit.nn import AnalogConv2d, AnalogLinear
-from aihwkit.simulator.parameters.enums import (AnalogMVType, BoundManagementType, NoiseManagementType,
-                                                WeightModifierType, WeightNoiseType)
+from aihwkit.simulator.parameters.enums import (
+    AnalogMVType,
+    BoundManagementType,
+    NoiseManagementType,
+    WeightModifierType,
+    WeightNoiseType,
+)
 from aihwkit.simulator.tiles.inference_torch import TorchInferenceTile
 from torch import Tensor
 
@@ -126,7 +132,7 @@ class Periphery:
     drift_compensation: bool
 
     @classmethod
-    def of(cls, rpu_config: Any) -> "Periphery":
+    def of(cls, rpu_config: Any) -> Periphery:
         f, ir, m = rpu_config.forward, rpu_config.pre_post.input_range, rpu_config.modifier
         add = m.type == WeightModifierType.ADD_NORMAL and m.std_dev > 0
         return cls(

@@ -1,0 +1,190 @@
+"""How a trial is evaluated, kept apart from what to try next (Syne Tune's trial-backend idea).
+
+The search loop (Ray Tune + PrescreenSearcher + MLflow tracking) hands each trial a
+:class:`TrialRequest` and an :class:`Evaluator` reports :class:`EpochReport`\\ s through a
+:class:`Reporter` (Ray's ``tune.report`` with a checkpoint). Two evaluators:
+
+- ``training`` (default): trains the network hardware-aware and judges it under drift
+  (``trainers.train.Trainer``): the real thing.
+- ``table:PATH``: looks the network up in a table of past results (JSON lines, one network per
+  line, written by ``nasseg export-table``) and reports its recorded epochs at once. A 200-trial
+  search with ASHA, prescreening, MLflow and resume then replays in seconds: that is how the search
+  logic is tested and compared. A network that is not in the table fails its trial (one line).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from search_spaces import ArchSpec, hardware_cost, network_signature
+
+CHECKPOINT_FILE = "trainer.pt"       # the training evaluator's checkpoint (tensors only)
+TABLE_CHECKPOINT_FILE = "table.json"  # the table evaluator's (the epoch reached)
+
+
+@dataclass(frozen=True)
+class TrialRequest:
+    """What the searcher asks one trial to evaluate (Ray carries it as the trial's config)."""
+
+    spec: ArchSpec
+    candidate: str = ""
+    predicted: float | None = None
+
+    def to_config(self) -> dict[str, Any]:
+        return {"arch": self.spec.to_json(), "candidate": self.candidate, "predicted": self.predicted}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TrialRequest:
+        return cls(ArchSpec.from_json(config["arch"]), str(config.get("candidate", "")), config.get("predicted"))
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch's result: per-epoch metrics, and on the last epoch the final ones (drift scores,
+    hardware cost). ``metrics`` are plain floats; ``info`` strings (placement, device)."""
+
+    epoch: int
+    metrics: dict[str, float]
+    info: dict[str, str] = field(default_factory=dict)
+    final: bool = False
+
+    def as_result(self) -> dict[str, Any]:
+        return {**self.metrics, **self.info, "epoch": self.epoch}
+
+
+class Reporter(Protocol):
+    """Where an evaluator sends its reports (Ray Tune in a search; a list in tests)."""
+
+    def checkpoint(self) -> Path | None:
+        """The folder of the last checkpoint of this trial (after a crash or resume), or None."""
+
+    def report(self, report: EpochReport, checkpoint_dir: Path) -> None:
+        """Send one epoch's report with the checkpoint written to ``checkpoint_dir``."""
+
+
+class Evaluator(Protocol):
+    def run(self, request: TrialRequest, cfg: Any, reporter: Reporter) -> None:
+        """Evaluate ``request`` epoch by epoch under the search config ``cfg``; raise to fail the trial."""
+
+
+class TableMiss(LookupError):
+    """The network is not in the table (its trial fails)."""
+
+
+# -- the real evaluator -------------------------------------------------------------------------
+class TrainingEvaluator:
+    """Hardware-aware training, then the drift evaluation on the last epoch."""
+
+    def run(self, request: TrialRequest, cfg: Any, reporter: Reporter) -> None:
+        from trainers.data import load_samples, split_by_image
+        from trainers.train import Trainer
+
+        started = time.perf_counter()
+        # threads = this trial's CPU share; asked for a GPU: prefer CUDA (warns once if the node has none)
+        wants_gpu = cfg.resources.gpus_per_trial > 0 and cfg.train.device == "auto"
+        train_cfg = replace(cfg.train, num_threads=max(1, int(cfg.resources.cpus_per_trial)),
+                            device="cuda" if wants_gpu else cfg.train.device)
+        samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
+        train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
+        trainer = Trainer(request.spec, train, val, train_cfg)
+        resume = reporter.checkpoint()
+        if resume is not None:
+            trainer.load(resume / CHECKPOINT_FILE)
+        cost = hardware_cost(request.spec, train_cfg.channels, 1, train_cfg.hwa.tile_size).as_dict()
+        info = {**_placement(), "device": str(trainer.device)}
+        static = {**cost, "started_at": time.time()}
+
+        def on_epoch(metrics: dict[str, float], t: Trainer) -> None:
+            values = {**metrics, **static}
+            last = t.epoch == train_cfg.epochs
+            if last:  # the last epoch's report carries the drift evaluation
+                values.update(t.drift_evaluation())
+            values["trial_time_s"] = time.perf_counter() - started  # this process's own time
+            with tempfile.TemporaryDirectory() as d:
+                t.save(Path(d) / CHECKPOINT_FILE)
+                reporter.report(EpochReport(t.epoch, values, info, final=last), Path(d))
+
+        trainer.fit(on_epoch=on_epoch)
+
+
+# -- the replay evaluator -----------------------------------------------------------------------
+@dataclass(frozen=True)
+class TableRow:
+    """One network's recorded results: ``epochs`` (per-epoch metrics, in order) and ``final``."""
+
+    arch: str
+    epochs: list[dict[str, float]]
+    final: dict[str, float]
+
+    def to_json(self) -> str:
+        return json.dumps({"arch": self.arch, "epochs": self.epochs, "final": self.final}, sort_keys=True)
+
+
+def read_table(path: str | Path) -> dict[tuple, TableRow]:
+    """A results table (JSON lines) keyed by network signature; ValueError naming the line."""
+    rows: dict[tuple, TableRow] = {}
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+                row = TableRow(str(raw["arch"]), [{k: float(v) for k, v in e.items()} for e in raw["epochs"]],
+                               {k: float(v) for k, v in raw["final"].items()})
+                rows[network_signature(ArchSpec.from_json(row.arch))] = row
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                raise ValueError(f"{path}:{n}: not a results-table line ({str(exc)[:120]})") from None
+    if not rows:
+        raise ValueError(f"{path}: the results table is empty")
+    return rows
+
+
+class TableEvaluator:
+    """Replays recorded results: the trial reports the table's epochs (up to ``train.epochs``)
+    at once, with a tiny checkpoint, so ASHA, resume and tracking run exactly as in a search."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.rows = read_table(self.path)
+
+    def run(self, request: TrialRequest, cfg: Any, reporter: Reporter) -> None:
+        row = self.rows.get(network_signature(request.spec))
+        if row is None:
+            raise TableMiss(f"network not in the results table {self.path.name} ({request.spec.to_json()[:80]}...)")
+        epochs = row.epochs[:cfg.train.epochs]
+        if len(epochs) < cfg.train.epochs:
+            raise TableMiss(f"the results table {self.path.name} holds {len(row.epochs)} epochs of this network, "
+                            f"train.epochs asks {cfg.train.epochs}")
+        resume = reporter.checkpoint()
+        done = json.loads((resume / TABLE_CHECKPOINT_FILE).read_text())["epoch"] if resume else 0
+        cost = hardware_cost(request.spec, cfg.train.channels, 1, cfg.train.hwa.tile_size).as_dict()
+        static = {**cost, "started_at": time.time(), "trial_time_s": 0.0}
+        for epoch in range(done + 1, len(epochs) + 1):
+            last = epoch == len(epochs)
+            values = {**epochs[epoch - 1], **static, **(row.final if last else {})}
+            with tempfile.TemporaryDirectory() as d:
+                (Path(d) / TABLE_CHECKPOINT_FILE).write_text(json.dumps({"epoch": epoch}))
+                reporter.report(EpochReport(epoch, values, {"device": "table"}, final=last), Path(d))
+
+
+def make_evaluator(spec: str) -> Evaluator:
+    """``training`` or ``table:PATH`` (validated by ``SearchConfig``)."""
+    if spec == "training":
+        return TrainingEvaluator()
+    if spec.startswith("table:"):
+        return TableEvaluator(spec[len("table:"):])
+    raise ValueError(f"evaluator: expected 'training' or 'table:PATH', got {spec!r}")
+
+
+def _placement() -> dict[str, str]:
+    """Where this trial runs: node ip and id, and the GPU ids Ray assigned (empty on CPU)."""
+    import ray
+
+    ctx = ray.get_runtime_context()
+    return {"node_ip": ray.util.get_node_ip_address(), "node_id": ctx.get_node_id(),
+            "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids())}
