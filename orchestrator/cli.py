@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else the search's own")
     r.add_argument("--storage", default="nasseg_runs")
     r.add_argument("--output", help="output folder (default: <storage>/<name>/report)")
+    t = sub.add_parser("export-table", help="write a search's trials as a results table (for evaluator: table:PATH)")
+    t.add_argument("name")
+    t.add_argument("output", help="JSON-lines file to write")
+    t.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else the search's own")
+    t.add_argument("--storage", default="nasseg_runs")
+    t.add_argument("--config", help="the search's YAML (default: the saved config under --storage)")
     q = sub.add_parser("predict", help="segment images with a registered model")
     q.add_argument("--model", required=True, help="MLflow model URI, e.g. models:/nasseg-demo/latest")
     q.add_argument("--input", required=True, help="folder of PNG/TIFF images")
@@ -63,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             return _search(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "export-table":
+            return _export_table(args)
         return _predict(args)
     except (ConfigError, DataError, ConnectionError, FileNotFoundError, ModelError, UnsafeFileError,
             StateError) as exc:
@@ -81,6 +89,9 @@ def _search(args: argparse.Namespace) -> int:
         "name": args.name, "trials": args.trials, "data": args.data, "address": args.address,
         "tracking_uri": args.tracking_uri, "storage": args.storage, "warm_start": args.warm_start})
     outcome = run_search(cfg, resume=args.resume)
+    if outcome.trials == 0 and outcome.stop_reason:
+        print(f"nasseg: error: {outcome.stop_reason}", file=sys.stderr)
+        return EXIT_INPUT  # the space and constraints admit no network at all
     return 1 if outcome.no_result else 0
 
 
@@ -103,7 +114,7 @@ def _load_saved(args: argparse.Namespace):
     from .config import ConfigError, SearchConfig, env_tracking_uri
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name) or ".." in args.name:
-        raise ConfigError(f"report: {args.name!r} is not a search name (1-64 letters, digits, '_', '.', '-')")
+        raise ConfigError(f"{args.command}: {args.name!r} is not a search name (1-64 letters, digits, '_', '.', '-')")
 
     if args.config:
         return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
@@ -126,6 +137,20 @@ def _report(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
     out = write_report(cfg, tracker, Path(args.output) if args.output else None)
     print(f"nasseg: report of {cfg.name!r} written to {out} and logged to its parent run")
+    return 0
+
+
+def _export_table(args: argparse.Namespace) -> int:
+    from .export_table import export_table
+    from .tracking import Tracker, connect
+
+    cfg = _load_saved(args)
+    connect(_existing_store(cfg.resolved_tracking_uri()))
+    tracker = Tracker(cfg)
+    if tracker.client.get_experiment_by_name(cfg.name) is None:
+        raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
+    n = export_table(tracker, Path(args.output))
+    print(f"nasseg: {n} trial(s) of {cfg.name!r} written to {args.output} (replay with evaluator: table:{args.output})")
     return 0
 
 

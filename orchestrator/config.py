@@ -99,6 +99,7 @@ class SearchConfig:
     tracking_uri: str = "sqlite:///mlflow.db"
     storage: str = "nasseg_runs"
     warm_start: str | None = None       # MLflow experiment whose trials pre-fit the surrogate
+    evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
 
     # -- derived ----------------------------------------------------------------------------
     @property
@@ -168,13 +169,15 @@ class SearchConfig:
         kw: dict[str, Any] = {}
         try:
             for key in ("name", "data", "space", "tracking_uri", "storage", "address", "warm_start", "trials",
-                        "seed", "val_fraction"):
+                        "seed", "val_fraction", "evaluator"):
                 if key in data and not (data[key] is None and key in ("address", "warm_start")):
                     kw[key] = check_value(key, data[key], hints[key])
             if "objectives" in data:
                 objs = data["objectives"]
                 kw["objectives"] = check_value("objectives", [objs] if isinstance(objs, str) else objs,
                                                hints["objectives"])
+            if kw.get("evaluator", "").startswith("table:"):  # absolute: workers run elsewhere
+                kw["evaluator"] = "table:" + str(Path(kw["evaluator"][len("table:"):]).expanduser().resolve())
             if kw.get("seed", 0) < 0:
                 raise ConfigError(f"seed: must be >= 0, got {kw['seed']}")
             if "tracking_uri" not in kw and env_tracking_uri():
@@ -285,6 +288,11 @@ class SearchConfig:
             check_data_spec(self.data)
         except DataError as exc:
             raise ConfigError(f"data: {exc}") from None
+        if self.evaluator != "training":
+            table = Path(self.evaluator.removeprefix("table:")).expanduser()
+            if not self.evaluator.startswith("table:") or not table.is_file():
+                raise ConfigError(f"evaluator: expected 'training' or 'table:PATH' of an existing results table, "
+                                  f"got {self.evaluator!r}")
 
     def resolved_tracking_uri(self) -> str:
         """Relative SQLite paths are made absolute, so Ray workers and resumes hit the same file."""

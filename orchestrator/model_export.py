@@ -58,7 +58,7 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
     import mlflow
     import mlflow.pyfunc
 
-    from .trial import CHECKPOINT_FILE
+    from .evaluation import CHECKPOINT_FILE
 
     name = model_name(cfg)
     client = tracker.client

@@ -6,7 +6,10 @@ tiles, digital params, MACs: an infeasible candidate never reaches a worker), an
 surrogate has ``min_observations`` finished trials, draws ``candidates`` feasible ones and sends
 only the best-ranked to training. Until then candidates pass through unranked. Every rejected
 candidate is told to Optuna as PRUNED (TPE learns from it as a bad region) and handed to
-``on_reject`` (MLflow records it as a ``prescreened`` child run).
+``on_reject`` (MLflow records it as a ``prescreened`` child run). A re-proposal of a network that
+was already trained is not a candidate: it is replaced by a uniform random draw and only counted
+(``duplicates``); when no new feasible network turns up, ``suggest`` returns
+``Searcher.FINISHED`` and the search ends cleanly, saying why.
 
 Its state (Optuna's study, the surrogate's observations, which trial got which network) is saved
 as JSON into Ray's searcher checkpoint: a resume reads data, not pickles.
@@ -25,21 +28,15 @@ import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search_spaces import ArchSpec, hardware_cost, network_signature, sample_specs, violations
+from search_spaces import ArchSpec, hardware_cost, network_signature, sample_specs, suggest, violations
+from search_spaces.space import RandomChoices
 
 from .config import SearchConfig
+from .evaluation import TrialRequest
 from .proposals import Proposals, StateError
 from .surrogate import Surrogate
 
 log = logging.getLogger(__name__)
-
-
-#: Consecutive re-proposals of trained networks after which they are told to Optuna as PRUNED.
-DUPLICATE_STREAK = 10
-
-
-class PrescreenError(RuntimeError):
-    """No feasible candidate could be drawn (constraints too tight for the space)."""
 
 
 def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> None:
@@ -88,6 +85,8 @@ class PrescreenSearcher(Searcher):
         self.spec_of: dict[str, str] = {}           # Tune trial id -> arch JSON
         self.predicted_of: dict[str, float] = {}    # Tune trial id -> surrogate prediction
         self.rejections = 0
+        self.duplicates = 0                          # re-proposals of known networks (not trained, not logged)
+        self.finished_reason: str | None = None      # why the search ran out of new networks
 
     def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
         return True  # metric and mode come from SearchConfig, not from TuneConfig
@@ -101,33 +100,44 @@ class PrescreenSearcher(Searcher):
         if self.on_reject is not None:
             self.on_reject(Rejection(cid, trial_id, spec, reason, predicted, cost))
 
-    def suggest(self, trial_id: str) -> dict | None:
+    def suggest(self, trial_id: str) -> dict | str | None:
+        """Ray asks for the next trial. Returns its TrialRequest as a config, or ``Searcher.FINISHED``
+        when no new feasible network can be found (the space is exhausted under the constraints):
+        Ray then ends the search cleanly after the running trials."""
+        if self.finished_reason is not None:
+            return Searcher.FINISHED
         need = self.cfg.prescreen.candidates if self.surrogate.ready else 1
         feasible: list[tuple[str, ArchSpec, dict]] = []
-        draws = dup_streak = 0
+        draws = misses = 0
         while len(feasible) < need:
-            if draws >= self.cfg.prescreen.max_draws:
+            if draws >= self.cfg.prescreen.max_draws or misses >= self.cfg.prescreen.max_draws:
                 if feasible:
                     break
-                raise PrescreenError(f"no new feasible candidate in {draws} draws: the constraints "
-                                     f"({self.cfg.constraints}) are too tight or the space is exhausted")
+                self.finished_reason = (
+                    f"no new feasible network in {draws} proposals and {misses} random draws: the space is "
+                    f"exhausted under the constraints ({len(self.spec_of)} networks trained)")
+                return Searcher.FINISHED
             cid = f"{trial_id}-c{draws}"
             draws += 1
             spec = self.proposals.ask(cid)
+            # TPE re-proposes known networks, hundreds of times once it has converged. A repeat is
+            # told to Optuna as FAIL (ignored by TPE), counted on the parent run, never trained and
+            # never logged as a run; a uniform random draw takes its place (also told to Optuna, so
+            # TPE learns from it). Only unseen networks count as proposals.
+            while self._known(spec, feasible) and misses < self.cfg.prescreen.max_draws:
+                self.proposals.tell(cid, state=TrialState.FAIL)
+                self.duplicates += 1
+                misses += 1
+                cid = f"{trial_id}-r{self.duplicates}"
+                spec = self.proposals.ask_for(cid, self._random_spec())
+            if self._known(spec, feasible):
+                self.proposals.tell(cid, state=TrialState.FAIL)
+                continue
             hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
             cost = hw.as_dict()
             reasons = violations(hw, self.cfg.constraints)
-            sig = network_signature(spec)
-            duplicate = self._trained_as(sig) or next((f[0] for f in feasible if network_signature(f[1]) == sig), None)
-            dup_streak = dup_streak + 1 if duplicate and not reasons else 0
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
-            elif duplicate:  # TPE re-proposes known architectures; training one twice wastes a worker
-                # Told to Optuna as FAIL (ignored by TPE); but a TPE that has converged re-proposes
-                # its best network hundreds of times (seen with longer trials), so after
-                # DUPLICATE_STREAK in a row they are told as PRUNED, which moves TPE elsewhere.
-                self._reject(cid, trial_id, spec, f"duplicate of {duplicate}", None, cost,
-                             neutral=dup_streak <= DUPLICATE_STREAK)
             else:
                 feasible.append((cid, spec, cost))
         predicted: float | None = None
@@ -147,7 +157,16 @@ class PrescreenSearcher(Searcher):
         self.spec_of[trial_id] = spec.to_json()
         if predicted is not None:
             self.predicted_of[trial_id] = predicted
-        return {"arch": spec.to_json(), "candidate": cid, "predicted": predicted}
+        return TrialRequest(spec, cid, predicted).to_config()
+
+    def _known(self, spec: ArchSpec, feasible: list[tuple[str, ArchSpec, dict]]) -> bool:
+        sig = network_signature(spec)
+        return self._trained_as(sig) is not None or any(network_signature(f[1]) == sig for f in feasible)
+
+    def _random_spec(self) -> ArchSpec:
+        # seeded by the search seed and the count so far: a resumed search draws the same
+        rng = np.random.default_rng([self.cfg.seed, self.duplicates])
+        return suggest(RandomChoices(rng), self.cfg.bounds)
 
     def _trained_as(self, signature: tuple) -> str | None:
         """The trial that already got this network (same layers, maybe another spec), if any."""
@@ -173,7 +192,8 @@ class PrescreenSearcher(Searcher):
         """Ray calls this at each experiment checkpoint; the file is JSON (Ray names it ``.pkl``)."""
         state = {"format": "nasseg-searcher/1", "proposals": self.proposals.to_dict(),
                  "surrogate": self.surrogate.to_dict(), "candidate_of": self.candidate_of,
-                 "spec_of": self.spec_of, "predicted_of": self.predicted_of, "rejections": self.rejections}
+                 "spec_of": self.spec_of, "predicted_of": self.predicted_of, "rejections": self.rejections,
+                 "duplicates": self.duplicates, "finished_reason": self.finished_reason}
         with open(checkpoint_path, "w") as f:
             json.dump(state, f, separators=(",", ":"))
 
@@ -194,8 +214,10 @@ class PrescreenSearcher(Searcher):
             proposals = Proposals.from_dict(state["proposals"], self.cfg.bounds)
             surrogate = Surrogate.from_dict(state["surrogate"])
             maps = [{str(k): v for k, v in state[key].items()} for key in ("candidate_of", "spec_of", "predicted_of")]
-            rejections = int(state["rejections"])
+            rejections, duplicates = int(state["rejections"]), int(state.get("duplicates", 0))
+            finished_reason = state.get("finished_reason")
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"{source}: searcher state is not readable ({str(exc)[:160]})") from None
         self.proposals, self.surrogate = proposals, surrogate
         (self.candidate_of, self.spec_of, self.predicted_of), self.rejections = maps, rejections
+        self.duplicates, self.finished_reason = duplicates, finished_reason

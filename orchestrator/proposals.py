@@ -8,6 +8,7 @@ reads data, never objects, from the storage folder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +30,16 @@ def make_sampler(seed: int, trials: int, already_asked: int) -> optuna.samplers.
     return optuna.samplers.TPESampler(seed=seed + 7919 * already_asked, n_startup_trials=max(2, min(10, trials // 3)))
 
 
+def _suggested_params(spec: ArchSpec) -> dict[str, Any]:
+    """The Optuna params ``suggest`` asks for ``spec``: stage keys only for its ``M`` stages."""
+    out = {}
+    for key, value in spec.to_params().items():
+        stage = re.fullmatch(r"(R|B|convblock|widenfact|up)(\d)", key)
+        if stage is None or int(stage.group(2)) <= spec.M:
+            out[key] = value
+    return out
+
+
 class Proposals:
     """An Optuna study over the search space; candidates are named by the caller (``cid``)."""
 
@@ -42,6 +53,12 @@ class Proposals:
         trial = self.study.ask()
         self.number_of[cid] = trial.number
         return suggest(trial, self.bounds)
+
+    def ask_for(self, cid: str, spec: ArchSpec) -> ArchSpec:
+        """Register ``spec`` (drawn elsewhere, e.g. at random) as candidate ``cid`` in the study, so
+        that TPE learns from its result like from its own proposals."""
+        self.study.enqueue_trial(_suggested_params(spec))
+        return self.ask(cid)
 
     def tell(self, cid: str, values: Sequence[float] | None = None, state: TrialState = TrialState.COMPLETE) -> None:
         """``values`` in objective order for COMPLETE; PRUNED (TPE sees a bad region) or FAIL

@@ -37,12 +37,14 @@ class SearchOutcome:
     kendall_tau: float | None
     kendall_pairs: int = 0
     no_result: str | None = None      # why no trial produced the primary objective (then exit 1)
+    duplicates: int = 0               # re-proposals of trained networks, replaced by random draws
+    stop_reason: str | None = None    # why the searcher ended the search before ``trials``
 
 
 def _quiet_ray_env() -> None:
     # Ray's token authentication stays on (Ray 2.60 generates a token for a local cluster); only
-    # its notice "Token authentication is enabled ... Set RAY_AUTH_MODE=disabled to opt out" is
-    # kept out of the progress output, since it suggests turning the protection off
+    # its notice "Token authentication is enabled ..." is kept out of the progress output, since
+    # it suggests turning the protection off
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -371,8 +373,10 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     failed = len(errors)
     best = _select_best(cfg, trained)
     model_uri = None
-    if best is not None:
+    if best is not None and cfg.evaluator == "training":  # a replay (table evaluator) trains no model
         model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
+    elif best is not None:
+        tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])
     lost = tracker.close_lost_runs()
     if lost:
         print(f"nasseg: {lost} run(s) of trials lost with a killed driver are marked nasseg.role=lost")
@@ -389,7 +393,7 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         failed=failed, prescreened=searcher.rejections, best_trial=best[0] if best else None,
         best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
         kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs),
-        no_result=why)
+        no_result=why, duplicates=searcher.duplicates, stop_reason=searcher.finished_reason)
     _print_summary(cfg, outcome)
     return outcome
 
@@ -425,18 +429,22 @@ def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
 
 def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
     print(f"\nnasseg: search {o.name!r} finished: {o.trials} trials ({o.trained} trained, {o.stopped} stopped by "
-          f"ASHA, {o.failed} failed), {o.prescreened} candidates prescreened out")
+          f"ASHA, {o.failed} failed), {o.prescreened} candidates prescreened out, {o.duplicates} re-proposals "
+          f"of known networks replaced by random draws")
+    if o.stop_reason:
+        print(f"  ended early: {o.stop_reason}")
     if o.no_result:
         print(f"nasseg: no model: {o.no_result}", file=sys.stderr)
         return
     if o.best_trial:
         print(f"  best trial {o.best_trial}: {cfg.primary_objective} = {o.best_score:.4f}")
-        print(f"  model: {o.model_uri}")
+        print(f"  model: {o.model_uri}" if o.model_uri else f"  no model: trials were replayed ({cfg.evaluator})")
     if o.kendall_tau is not None:
         caveat = " (too few to judge the surrogate)" if o.kendall_pairs < 10 else ""
         print(f"  surrogate Kendall tau on {o.kendall_pairs} unseen trials: {o.kendall_tau:.3f}{caveat}")
     uri = cfg.resolved_tracking_uri()
     print(f"  open the MLflow UI:  mlflow ui --backend-store-uri {uri}" if uri.startswith("sqlite")
           else f"  MLflow UI: {uri}")
-    print(f"  predict:  nasseg predict --model models:/nasseg-{cfg.name}/latest --input DIR --output DIR "
-          f"--tracking-uri {uri}")
+    if o.model_uri:
+        print(f"  predict:  nasseg predict --model models:/nasseg-{cfg.name}/latest --input DIR --output DIR "
+              f"--tracking-uri {uri}")

@@ -330,8 +330,10 @@ class MLflowTracking(Callback):
         self.tracker.finish(rid, "trained" if done else "stopped")
         tau = self.searcher.surrogate.kendall_tau()
         n = len(self.searcher.surrogate.scores)
+        progress = {"duplicate_proposals": float(self.searcher.duplicates)}
         if tau is not None:
-            self.tracker.log_metrics(self.tracker.parent_id, {"surrogate_kendall_tau": tau}, step=n)
+            progress["surrogate_kendall_tau"] = tau
+        self.tracker.log_metrics(self.tracker.parent_id, progress, step=n)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)

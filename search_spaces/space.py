@@ -144,3 +144,51 @@ def sample_specs(bounds: SpaceBounds, n: int, seed: int = 0) -> list[ArchSpec]:
     """The smallest network of ``bounds`` and ``n`` uniform draws (for quick feasibility checks)."""
     rng = np.random.default_rng(seed)
     return [suggest(SmallestChoices(), bounds)] + [suggest(RandomChoices(rng), bounds) for _ in range(n)]
+
+
+class _PathChoices:
+    """A ``TrialLike`` that follows a list of option indices (0 past its end) and records how
+    many options each question had: one walk of :func:`enumerate_specs`."""
+
+    def __init__(self, path: list[int]) -> None:
+        self.path, self.options, self.taken = path, [], []
+
+    def _pick(self, choices: list) -> Any:
+        i = len(self.options)
+        k = self.path[i] if i < len(self.path) else 0
+        self.options.append(len(choices))
+        self.taken.append(k)
+        return choices[k]
+
+    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
+        return self._pick(list(range(low, high + 1, step)))
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        if step is None:
+            raise ValueError(f"{name}: a continuous parameter cannot be enumerated")
+        n = int(round((high - low) / step)) + 1
+        return self._pick([round(low + i * step, 10) for i in range(n)])
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self._pick(list(choices))
+
+
+def enumerate_specs(bounds: SpaceBounds, limit: int = 100_000) -> list[ArchSpec]:
+    """Every distinct spec of a (small) space, by depth-first search over the define-by-run tree.
+    For tables of results over a whole space (replay tests, benchmarks); ValueError past ``limit``."""
+    seen: dict[str, ArchSpec] = {}
+    stack: list[list[int]] = [[]]
+    walks = 0
+    while stack:
+        path = stack.pop()
+        walk = _PathChoices(path)
+        spec = suggest(walk, bounds)
+        seen.setdefault(spec.to_json(), spec)
+        walks += 1
+        if walks > limit:
+            raise ValueError(f"the space has more than {limit} specs; narrow the bounds")
+        for depth in range(len(path), len(walk.options)):  # branch on every question past the prefix
+            for alt in range(1, walk.options[depth]):
+                stack.append(walk.taken[:depth] + [alt])
+    return list(seen.values())

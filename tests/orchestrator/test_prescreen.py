@@ -1,9 +1,10 @@
 """The prescreening searcher, driven directly (no Ray workers): constraints, ranking, Optuna state."""
 import optuna
 import pytest
+from ray.tune.search import Searcher
 
 from orchestrator.config import SearchConfig
-from orchestrator.prescreen import PrescreenError, PrescreenSearcher
+from orchestrator.prescreen import PrescreenSearcher
 from search_spaces import ArchSpec, hardware_cost
 
 
@@ -25,12 +26,11 @@ def test_infeasible_candidates_are_rejected_and_never_suggested():
         cfg = s.suggest(f"trial{i}")
         assert hardware_cost(ArchSpec.from_json(cfg["arch"])).tiles <= 12
     by_constraint = [r for r in rejected if r.reason.startswith("constraint: tiles")]
-    duplicates = [r for r in rejected if r.reason.startswith("duplicate of")]
-    assert by_constraint and len(by_constraint) + len(duplicates) == len(rejected)
+    assert by_constraint and len(by_constraint) == len(rejected)  # repeats are not logged as rejections
     assert all(r.cost["tiles"] > 12 for r in by_constraint)
     states = [t.state for t in s.proposals.study.trials]
     assert states.count(optuna.trial.TrialState.PRUNED) == len(by_constraint)
-    assert states.count(optuna.trial.TrialState.FAIL) == len(duplicates)
+    assert states.count(optuna.trial.TrialState.FAIL) == s.duplicates
 
 
 def test_surrogate_ranks_once_it_has_enough_trials():
@@ -58,10 +58,11 @@ def test_stopped_and_failed_trials_do_not_feed_the_surrogate():
     assert states == {optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL}
 
 
-def test_constraints_too_tight_give_a_clear_error():
+def test_constraints_too_tight_end_the_search_cleanly_with_a_reason():
     s = PrescreenSearcher(config(constraints={"max_params": 10}, prescreen={"max_draws": 5}))
-    with pytest.raises(PrescreenError, match="no new feasible candidate in 5 draws"):
-        s.suggest("x")
+    assert s.suggest("x") == Searcher.FINISHED
+    assert s.finished_reason.startswith("no new feasible network in 5 proposals")
+    assert s.suggest("y") == Searcher.FINISHED  # and stays finished
 
 
 def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
@@ -74,6 +75,7 @@ def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
     restored.restore(str(tmp_path / "state.pkl"))
     assert len(restored.proposals.study.trials) == len(s.proposals.study.trials)
     assert restored.surrogate.scores == s.surrogate.scores and restored.surrogate.ready
+    assert restored.duplicates == s.duplicates
     # proposals depend on the seed and the history only: the restored searcher proposes the same
     assert [restored.suggest(f"t{i}")["arch"] for i in range(5, 8)] == [s.suggest(f"t{i}")["arch"] for i in range(5, 8)]
 
@@ -97,7 +99,8 @@ def test_duplicate_architectures_are_not_trained_twice():
                                  prescreen={"max_draws": 30}), on_reject=rejected.append)
     first, second = s.suggest("a")["arch"], s.suggest("b")["arch"]
     assert first != second  # only two distinct specs (dec_blocks 1 or 2)
-    with pytest.raises(PrescreenError):
-        s.suggest("c")  # the space is exhausted
-    assert len(rejected) >= 30 and {r.reason for r in rejected} <= {"duplicate of a", "duplicate of b"}
+    assert s.suggest("c") == Searcher.FINISHED  # the space is exhausted: the search ends, no error
+    assert "exhausted" in s.finished_reason and "2 networks trained" in s.finished_reason
+    assert rejected == []  # repeats are counted, not logged as prescreened runs
+    assert s.duplicates >= 30
     assert {t.state for t in s.proposals.study.trials} >= {optuna.trial.TrialState.FAIL}

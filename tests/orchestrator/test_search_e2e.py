@@ -17,8 +17,6 @@ import tifffile
 from mlflow.tracking import MlflowClient
 from skimage.io import imsave
 
-from orchestrator.config import SearchConfig
-from orchestrator.prescreen import PrescreenSearcher
 from search_spaces import ArchSpec
 from tests.crafted import plant_pickle
 
@@ -56,18 +54,17 @@ def runs_of(client, name, role):
 
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
-    """One real search with one injected failure, shared by the contract tests."""
+    """One real search (hardware-aware training), shared by the contract tests. Failed trials'
+    records are checked on replayed searches (tests/orchestrator/test_replay.py)."""
     tmp = tmp_path_factory.mktemp("e2e")
     cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\n" + BASE
     (tmp / "c.yaml").write_text(cfg_text)
-    # the seeded sampler's first suggestion is deterministic: make exactly that architecture fail
-    first = PrescreenSearcher(SearchConfig.from_yaml(tmp / "c.yaml")).suggest("probe")["arch"]
     start = time.time()
-    proc = nasseg(["search", "c.yaml"], tmp, env_for(tmp, NASSEG_FAIL_TRIAL_IF=first))
+    proc = nasseg(["search", "c.yaml"], tmp, env_for(tmp))
     wall = time.time() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
-    return {"dir": tmp, "client": client, "stdout": proc.stdout, "failed_arch": first, "wall": wall}
+    return {"dir": tmp, "client": client, "stdout": proc.stdout, "wall": wall}
 
 
 def test_parent_and_child_runs_follow_the_contract(e2e):
@@ -81,16 +78,12 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
     assert len(trials) == 5
     assert len({r.data.tags["nasseg.trial_id"] for r in trials}) == 5
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in trials)
-    stages = [r.data.tags["nasseg.stage"] for r in trials]
-    assert stages.count("failed") == 1 and stages.count("trained") == 4
+    assert [r.data.tags["nasseg.stage"] for r in trials] == ["trained"] * 5
     for r in trials:
         spec = ArchSpec.from_params(r.data.params, prefix="arch.")
         local = client.download_artifacts(r.info.run_id, "arch.json")
         assert ArchSpec.from_json(Path(local).read_text()) == spec
-        if r.data.tags["nasseg.stage"] == "failed":
-            assert spec.to_json() == e2e["failed_arch"] and r.info.status == "FAILED"
-            assert "injected failure" in r.data.tags["nasseg.error"]
-            continue
+        assert r.info.status == "FINISHED"
         m = r.data.metrics
         for key in ("dice_digital", "dice_1s", "dice_1d", "dice_1d_std", "dice_drop_1d", "f1_inst_1d",
                     "params", "tiles", "macs_per_px"):
@@ -107,7 +100,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert pre, "demo constraints should reject some candidates"
     for r in pre:
         reason = r.data.tags["nasseg.reason"]
-        assert reason.startswith(("constraint:", "surrogate:", "duplicate of"))
+        assert reason.startswith(("constraint:", "surrogate:"))  # repeats are counted, never logged
         if reason.startswith("constraint: tiles"):
             assert r.data.metrics["tiles"] > 20
         assert "val_dice" not in r.data.metrics  # never reached a worker
@@ -164,36 +157,6 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
     assert "not a valid nasseg model weights file: refused to unpickle" in proc.stderr
     assert not marker.exists() and not (tmp_path / "o5").exists()
-
-
-POLL = """
-import sys, time
-from mlflow.tracking import MlflowClient
-while True:  # a reader of the store from the search's first second on, as `mlflow ui` would be
-    try:
-        MlflowClient(sys.argv[1]).search_experiments()
-    except Exception as exc:
-        print(type(exc).__name__, str(exc)[:200], flush=True)
-    time.sleep(0.1)
-"""
-
-
-def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):
-    (tmp_path / "c.yaml").write_text("name: allfail\ntrials: 2\nscheduler: {enabled: false}\n" + BASE)
-    reader = subprocess.Popen([sys.executable, "-c", POLL, f"sqlite:///{tmp_path / 'mlflow.db'}"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        proc = nasseg(["search", "c.yaml"], tmp_path, env_for(tmp_path, NASSEG_FAIL_TRIAL_IF="{"))
-    finally:
-        reader.kill()
-    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("nasseg: no model: all 2 trials failed") and "2 of 2 failures: RuntimeError: injected" in last
-    assert "predict" not in proc.stdout
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    assert client.search_registered_models() == []
-    (parent,) = runs_of(client, "allfail", "search")
-    assert parent.info.status == "FAILED" and "injected failure" in parent.data.tags["nasseg.failure"]
 
 
 def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):

@@ -1,0 +1,40 @@
+"""``nasseg export-table NAME OUT.jsonl``: a finished search's trials as a results table.
+
+One line per trained or stopped trial (see ``evaluation.TableRow``): the spec, its per-epoch
+metrics as logged, and its final metrics (drift scores; not the hardware cost, which the replay
+recomputes). ``evaluator: table:OUT.jsonl`` then replays searches on it in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from search_spaces import ArchSpec
+
+from .evaluation import TableRow
+from .tracking import EPOCH_METRICS, STAGE, Tracker
+
+#: recomputed by the replay from the spec, or bookkeeping: not part of a table row's results
+_NOT_RESULTS = {"params", "tiles", "macs_per_px", "digital_params", "started_at", "trial_time_s",
+                "surrogate_predicted"}
+
+
+def export_table(tracker: Tracker, out: Path) -> int:
+    """Write the table; returns the number of rows."""
+    client = tracker.client
+    runs = client.search_runs([tracker.experiment_id], max_results=10000,
+                              filter_string=f"tags.`nasseg.role` = 'trial' and tags.`{STAGE}` != 'prescreened'")
+    rows = []
+    for run in runs:
+        if run.data.tags.get(STAGE) not in ("trained", "stopped"):
+            continue
+        history = {m: client.get_metric_history(run.info.run_id, m) for m in EPOCH_METRICS}
+        steps = sorted({h.step for hs in history.values() for h in hs})
+        epochs = [{m: next(h.value for h in hs if h.step == step) for m, hs in history.items()
+                   if any(h.step == step for h in hs)} for step in steps]
+        final = {k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS and k not in _NOT_RESULTS}
+        spec = ArchSpec.from_params(run.data.params, prefix="arch.")
+        rows.append(TableRow(spec.to_json(), epochs, final))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(r.to_json() + "\n" for r in rows))
+    return len(rows)
