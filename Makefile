@@ -41,6 +41,7 @@ postgres:
 bench: setup
 	$(BIN)/python benchmarks/bench_train.py --write
 	$(BIN)/python benchmarks/bench_search.py --write
+	$(BIN)/python benchmarks/bench_strategies.py --write
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -14,6 +14,7 @@ The search loop (Ray Tune + PrescreenSearcher + MLflow tracking) hands each tria
 
 from __future__ import annotations
 
+import functools
 import json
 import tempfile
 import time
@@ -29,18 +30,23 @@ TABLE_CHECKPOINT_FILE = "table.json"  # the table evaluator's (the epoch reached
 
 @dataclass(frozen=True)
 class TrialRequest:
-    """What the searcher asks one trial to evaluate (Ray carries it as the trial's config)."""
+    """What the searcher asks one trial to evaluate (Ray carries it as the trial's config):
+    the architecture as its canonical JSON, the Optuna candidate, the surrogate's prediction."""
 
-    spec: ArchSpec
+    arch: str
     candidate: str = ""
     predicted: float | None = None
 
+    @property
+    def spec(self) -> ArchSpec:
+        return ArchSpec.from_json(self.arch)
+
     def to_config(self) -> dict[str, Any]:
-        return {"arch": self.spec.to_json(), "candidate": self.candidate, "predicted": self.predicted}
+        return {"arch": self.arch, "candidate": self.candidate, "predicted": self.predicted}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> TrialRequest:
-        return cls(ArchSpec.from_json(config["arch"]), str(config.get("candidate", "")), config.get("predicted"))
+        return cls(str(config["arch"]), str(config.get("candidate", "")), config.get("predicted"))
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ class Evaluator(Protocol):
         """Evaluate ``request`` epoch by epoch under the search config ``cfg``; raise to fail the trial."""
 
 
-class TableMiss(LookupError):
+class NotInTableError(LookupError):
     """The network is not in the table (its trial fails)."""
 
 
@@ -155,10 +161,10 @@ class TableEvaluator:
     def run(self, request: TrialRequest, cfg: Any, reporter: Reporter) -> None:
         row = self.rows.get(network_signature(request.spec))
         if row is None:
-            raise TableMiss(f"network not in the results table {self.path.name} ({request.spec.to_json()[:80]}...)")
+            raise NotInTableError(f"network not in the results table {self.path.name} ({request.spec.to_json()[:80]}...)")
         epochs = row.epochs[:cfg.train.epochs]
         if len(epochs) < cfg.train.epochs:
-            raise TableMiss(f"the results table {self.path.name} holds {len(row.epochs)} epochs of this network, "
+            raise NotInTableError(f"the results table {self.path.name} holds {len(row.epochs)} epochs of this network, "
                             f"train.epochs asks {cfg.train.epochs}")
         resume = reporter.checkpoint()
         done = json.loads((resume / TABLE_CHECKPOINT_FILE).read_text())["epoch"] if resume else 0
@@ -172,12 +178,18 @@ class TableEvaluator:
                 reporter.report(EpochReport(epoch, values, {"device": "table"}, final=last), Path(d))
 
 
+@functools.lru_cache(maxsize=4)
+def _table_evaluator(path: str, mtime_ns: int) -> TableEvaluator:
+    return TableEvaluator(path)  # parsed once per worker process (Ray reuses workers across trials)
+
+
 def make_evaluator(spec: str) -> Evaluator:
     """``training`` or ``table:PATH`` (validated by ``SearchConfig``)."""
     if spec == "training":
         return TrainingEvaluator()
     if spec.startswith("table:"):
-        return TableEvaluator(spec[len("table:"):])
+        path = spec[len("table:"):]
+        return _table_evaluator(path, Path(path).stat().st_mtime_ns)
     raise ValueError(f"evaluator: expected 'training' or 'table:PATH', got {spec!r}")
 
 

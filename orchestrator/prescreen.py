@@ -17,7 +17,6 @@ as JSON into Ray's searcher checkpoint: a resume reads data, not pickles.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Callable
@@ -28,8 +27,8 @@ import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search_spaces import ArchSpec, hardware_cost, network_signature, sample_specs, suggest, violations
-from search_spaces.space import RandomChoices
+from search_spaces import hardware_cost, sample_specs, violations
+from search_spaces.interface import NASSegSpace, SearchSpace
 
 from .config import SearchConfig
 from .evaluation import TrialRequest
@@ -61,25 +60,23 @@ class Rejection:
 
     candidate_id: str
     for_trial: str
-    spec: ArchSpec
+    spec: Any
     reason: str
     predicted: float | None
     cost: dict[str, float]
 
 
-@functools.lru_cache(maxsize=4096)
-def _signature_of_json(arch_json: str) -> tuple:
-    return network_signature(ArchSpec.from_json(arch_json))
-
-
 class PrescreenSearcher(Searcher):
     def __init__(self, cfg: SearchConfig, surrogate: Surrogate | None = None,
-                 on_reject: Callable[[Rejection], None] | None = None) -> None:
+                 on_reject: Callable[[Rejection], None] | None = None, space: SearchSpace | None = None) -> None:
         super().__init__(metric=cfg.primary_objective, mode="max")
         self.cfg = cfg
-        self.proposals = Proposals(cfg.bounds, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
+        # the space is rebuilt from the config (not pickled with Ray's experiment state)
+        self.space = space or NASSegSpace(cfg.bounds, cfg.constraints, cfg.train.channels, cfg.train.hwa.tile_size)
+        self._signatures: dict[str, object] = {}  # arch JSON -> network signature (cache)
+        self.proposals = Proposals(self.space, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
                                    cfg.seed, cfg.trials)
-        self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations)
+        self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations, space=self.space)
         self.on_reject = on_reject
         self.candidate_of: dict[str, str] = {}      # Tune trial id -> Optuna candidate id
         self.spec_of: dict[str, str] = {}           # Tune trial id -> arch JSON
@@ -92,7 +89,7 @@ class PrescreenSearcher(Searcher):
         return True  # metric and mode come from SearchConfig, not from TuneConfig
 
     # -- suggestion -------------------------------------------------------------------------
-    def _reject(self, cid: str, trial_id: str, spec: ArchSpec, reason: str, predicted: float | None,
+    def _reject(self, cid: str, trial_id: str, spec: Any, reason: str, predicted: float | None,
                 cost: dict[str, float], neutral: bool = False) -> None:
         # Optuna: PRUNED (TPE treats it as a bad region), or FAIL (ignored by TPE) when ``neutral``
         self.proposals.tell(cid, state=TrialState.FAIL if neutral else TrialState.PRUNED)
@@ -107,7 +104,7 @@ class PrescreenSearcher(Searcher):
         if self.finished_reason is not None:
             return Searcher.FINISHED
         need = self.cfg.prescreen.candidates if self.surrogate.ready else 1
-        feasible: list[tuple[str, ArchSpec, dict]] = []
+        feasible: list[tuple[str, Any, dict]] = []
         draws = misses = 0
         while len(feasible) < need:
             if draws >= self.cfg.prescreen.max_draws or misses >= self.cfg.prescreen.max_draws:
@@ -129,13 +126,12 @@ class PrescreenSearcher(Searcher):
                 self.duplicates += 1
                 misses += 1
                 cid = f"{trial_id}-r{self.duplicates}"
-                spec = self.proposals.ask_for(cid, self._random_spec())
+                spec = self.proposals.ask_for(cid, self._random_arch())
             if self._known(spec, feasible):
                 self.proposals.tell(cid, state=TrialState.FAIL)
                 continue
-            hw = hardware_cost(spec, self.cfg.train.channels, 1, self.cfg.train.hwa.tile_size)
-            cost = hw.as_dict()
-            reasons = violations(hw, self.cfg.constraints)
+            cost = self.space.cost(spec)
+            reasons = self.space.violations(spec)
             if reasons:
                 self._reject(cid, trial_id, spec, "constraint: " + "; ".join(reasons), None, cost)
             else:
@@ -154,23 +150,27 @@ class PrescreenSearcher(Searcher):
             predicted = float(self.surrogate.predict([chosen[1]])[0])
         cid, spec, _ = chosen
         self.candidate_of[trial_id] = cid
-        self.spec_of[trial_id] = spec.to_json()
+        self.spec_of[trial_id] = self.space.to_json(spec)
         if predicted is not None:
             self.predicted_of[trial_id] = predicted
-        return TrialRequest(spec, cid, predicted).to_config()
+        return TrialRequest(self.spec_of[trial_id], cid, predicted).to_config()
 
-    def _known(self, spec: ArchSpec, feasible: list[tuple[str, ArchSpec, dict]]) -> bool:
-        sig = network_signature(spec)
-        return self._trained_as(sig) is not None or any(network_signature(f[1]) == sig for f in feasible)
+    def _signature(self, arch_json: str) -> object:
+        if arch_json not in self._signatures:
+            self._signatures[arch_json] = self.space.signature(self.space.from_json(arch_json))
+        return self._signatures[arch_json]
 
-    def _random_spec(self) -> ArchSpec:
+    def _known(self, spec: Any, feasible: list[tuple[str, Any, dict]]) -> bool:
+        sig = self.space.signature(spec)
+        return self._trained_as(sig) is not None or any(self.space.signature(f[1]) == sig for f in feasible)
+
+    def _random_arch(self) -> Any:
         # seeded by the search seed and the count so far: a resumed search draws the same
-        rng = np.random.default_rng([self.cfg.seed, self.duplicates])
-        return suggest(RandomChoices(rng), self.cfg.bounds)
+        return self.space.random(np.random.default_rng([self.cfg.seed, self.duplicates]))
 
     def _trained_as(self, signature: tuple) -> str | None:
         """The trial that already got this network (same layers, maybe another spec), if any."""
-        return next((tid for tid, js in self.spec_of.items() if _signature_of_json(js) == signature), None)
+        return next((tid for tid, js in self.spec_of.items() if self._signature(js) == signature), None)
 
     # -- feedback ---------------------------------------------------------------------------
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -183,7 +183,7 @@ class PrescreenSearcher(Searcher):
         finished = bool(result) and not error and self.cfg.primary_objective in result
         if finished and all(o in result for o in self.cfg.objectives):
             self.proposals.tell(cid, values=[float(result[o]) for o in self.cfg.objectives])
-            self.surrogate.observe(ArchSpec.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
+            self.surrogate.observe(self.space.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
         else:  # stopped by ASHA (no final score: a bad region for TPE) or failed (ignored by TPE)
             self.proposals.tell(cid, state=TrialState.FAIL if error else TrialState.PRUNED)
 
@@ -211,8 +211,8 @@ class PrescreenSearcher(Searcher):
             state = json.loads(raw.decode("utf-8"))
             if not isinstance(state, dict) or state.get("format") != "nasseg-searcher/1":
                 raise ValueError("not a nasseg searcher state")
-            proposals = Proposals.from_dict(state["proposals"], self.cfg.bounds)
-            surrogate = Surrogate.from_dict(state["surrogate"])
+            proposals = Proposals.from_dict(state["proposals"], self.space)
+            surrogate = Surrogate.from_dict(state["surrogate"], self.space)
             maps = [{str(k): v for k, v in state[key].items()} for key in ("candidate_of", "spec_of", "predicted_of")]
             rejections, duplicates = int(state["rejections"]), int(state.get("duplicates", 0))
             finished_reason = state.get("finished_reason")

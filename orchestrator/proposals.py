@@ -8,7 +8,6 @@ reads data, never objects, from the storage folder.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,7 @@ import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
 from optuna.trial import TrialState
 
-from search_spaces import ArchSpec, SpaceBounds, suggest
+from search_spaces.interface import SearchSpace
 
 
 class StateError(ValueError):
@@ -30,34 +29,25 @@ def make_sampler(seed: int, trials: int, already_asked: int) -> optuna.samplers.
     return optuna.samplers.TPESampler(seed=seed + 7919 * already_asked, n_startup_trials=max(2, min(10, trials // 3)))
 
 
-def _suggested_params(spec: ArchSpec) -> dict[str, Any]:
-    """The Optuna params ``suggest`` asks for ``spec``: stage keys only for its ``M`` stages."""
-    out = {}
-    for key, value in spec.to_params().items():
-        stage = re.fullmatch(r"(R|B|convblock|widenfact|up)(\d)", key)
-        if stage is None or int(stage.group(2)) <= spec.M:
-            out[key] = value
-    return out
-
-
 class Proposals:
-    """An Optuna study over the search space; candidates are named by the caller (``cid``)."""
+    """An Optuna study over a search space; candidates are named by the caller (``cid``)."""
 
-    def __init__(self, bounds: SpaceBounds, directions: Sequence[str], seed: int, trials: int) -> None:
-        self.bounds, self.directions, self.seed, self.trials = bounds, list(directions), seed, trials
+    def __init__(self, space: SearchSpace, directions: Sequence[str], seed: int, trials: int) -> None:
+        self.space, self.directions, self.seed, self.trials = space, list(directions), seed, trials
         self.study = optuna.create_study(directions=self.directions, sampler=make_sampler(seed, trials, 0))
         self.number_of: dict[str, int] = {}  # candidate id -> Optuna trial number, until told
+        self._records: dict[int, dict[str, Any]] = {}  # serialised finished trials
 
-    def ask(self, cid: str) -> ArchSpec:
+    def ask(self, cid: str) -> Any:
         self.study.sampler = make_sampler(self.seed, self.trials, len(self.study.get_trials(deepcopy=False)))
         trial = self.study.ask()
         self.number_of[cid] = trial.number
-        return suggest(trial, self.bounds)
+        return self.space.suggest(trial)
 
-    def ask_for(self, cid: str, spec: ArchSpec) -> ArchSpec:
-        """Register ``spec`` (drawn elsewhere, e.g. at random) as candidate ``cid`` in the study, so
+    def ask_for(self, cid: str, arch: Any) -> Any:
+        """Register ``arch`` (drawn elsewhere, e.g. at random) as candidate ``cid`` in the study, so
         that TPE learns from its result like from its own proposals."""
-        self.study.enqueue_trial(_suggested_params(spec))
+        self.study.enqueue_trial(self.space.params(arch))
         return self.ask(cid)
 
     def tell(self, cid: str, values: Sequence[float] | None = None, state: TrialState = TrialState.COMPLETE) -> None:
@@ -73,16 +63,22 @@ class Proposals:
 
     # -- state ------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        trials = [{"state": t.state.name, "values": t.values, "params": t.params,
-                   "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()}}
-                  for t in self.study.get_trials(deepcopy=False)]
+        trials = []
+        for t in self.study.get_trials(deepcopy=False):
+            record = self._records.get(t.number)
+            if record is None:
+                record = {"state": t.state.name, "values": t.values, "params": t.params,
+                          "distributions": {k: distribution_to_json(d) for k, d in t.distributions.items()}}
+                if t.state.is_finished():  # finished trials never change: serialised once (Ray saves often)
+                    self._records[t.number] = record
+            trials.append(record)
         return {"directions": self.directions, "seed": self.seed, "trials_budget": self.trials,
                 "study": trials, "number_of": self.number_of}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any], bounds: SpaceBounds) -> Proposals:
+    def from_dict(cls, state: dict[str, Any], space: SearchSpace) -> Proposals:
         try:
-            self = cls(bounds, state["directions"], int(state["seed"]), int(state["trials_budget"]))
+            self = cls(space, state["directions"], int(state["seed"]), int(state["trials_budget"]))
             frozen = [optuna.trial.create_trial(
                 state=TrialState[t["state"]], values=t["values"] if t["state"] == "COMPLETE" else None,
                 params=t["params"], distributions={k: json_to_distribution(d) for k, d in t["distributions"].items()})

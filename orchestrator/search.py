@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import time
-import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,10 @@ def _quiet_ray_env() -> None:
     # its notice "Token authentication is enabled ..." is kept out of the progress output, since
     # it suggests turning the protection off
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    # a failed trial is one progress line with its reason (and its traceback in MLflow, tag
+    # nasseg.error), not Ray's ~60-line traceback on the console
+    for name in ("ray.tune.execution.tune_controller", "ray.tune.tune"):
+        logging.getLogger(name).addFilter(_drop_trial_failure_records)
     os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -56,7 +59,11 @@ def _quiet_ray_env() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
+def _drop_trial_failure_records(record: logging.LogRecord) -> bool:
+    message = str(record.msg)
+    return not message.startswith(("Trial task failed for trial", "Trials did not complete"))
 
 
 #: how long a Ray Client address whose port answers may take to accept a session

@@ -12,34 +12,36 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
 
-from search_spaces import ArchSpec, encode_many
+from search_spaces.interface import NASSegSpace, SearchSpace
 
 
 @dataclass
 class Surrogate:
-    """XGBoost regressor on ``search_spaces.encode`` features, refitted as trials finish."""
+    """XGBoost regressor on the search space's features (``SearchSpace.encode``), refitted as trials finish."""
 
     objective: str
     min_observations: int = 4
     specs: list[str] = field(default_factory=list)     # arch JSON of each observation
     scores: list[float] = field(default_factory=list)
     unseen_pairs: list[tuple[float, float]] = field(default_factory=list)  # (predicted, measured)
+    space: SearchSpace = field(default_factory=NASSegSpace, repr=False)
     _model: object | None = field(default=None, repr=False)
 
     @property
     def ready(self) -> bool:
         return self._model is not None
 
-    def observe(self, spec: ArchSpec, score: float) -> float | None:
+    def observe(self, spec: Any, score: float) -> float | None:
         """Add one finished trial; returns what the surrogate predicted for it before refitting."""
         predicted = float(self.predict([spec])[0]) if self.ready else None
         if predicted is not None:
             self.unseen_pairs.append((predicted, float(score)))
-        self.specs.append(spec.to_json())
+        self.specs.append(self.space.to_json(spec))
         self.scores.append(float(score))
         self.fit()
         return predicted
@@ -49,16 +51,16 @@ class Surrogate:
             return
         from xgboost import XGBRegressor
 
-        x = encode_many([ArchSpec.from_json(s) for s in self.specs])
+        x = self.space.encode([self.space.from_json(s) for s in self.specs])
         model = XGBRegressor(n_estimators=150, max_depth=3, learning_rate=0.1, subsample=1.0,
                              min_child_weight=1.0, n_jobs=1, random_state=0)
         model.fit(x, np.asarray(self.scores))
         self._model = model
 
-    def predict(self, specs: list[ArchSpec]) -> np.ndarray:
+    def predict(self, specs: list[Any]) -> np.ndarray:
         if self._model is None:
             raise RuntimeError("surrogate is not fitted yet")
-        return self._model.predict(encode_many(specs)).astype(float)
+        return self._model.predict(self.space.encode(specs)).astype(float)
 
     def kendall_tau(self) -> float | None:
         """Rank agreement of predictions made before each trial was seen (None below 3 pairs)."""
@@ -74,9 +76,10 @@ class Surrogate:
                 "scores": self.scores, "unseen_pairs": self.unseen_pairs}
 
     @classmethod
-    def from_dict(cls, data: dict) -> Surrogate:
+    def from_dict(cls, data: dict, space: SearchSpace | None = None) -> Surrogate:
         s = cls(objective=data["objective"], min_observations=data["min_observations"], specs=list(data["specs"]),
-                scores=list(data["scores"]), unseen_pairs=[tuple(p) for p in data["unseen_pairs"]])
+                scores=list(data["scores"]), unseen_pairs=[tuple(p) for p in data["unseen_pairs"]],
+                space=space or NASSegSpace())
         s.fit()
         return s
 

@@ -18,7 +18,7 @@ import os
 import time
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus
+from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
@@ -258,13 +258,21 @@ class Tracker:
 
     # -- events -----------------------------------------------------------------------------
     def log_rejection(self, r: Rejection) -> None:
-        rid = self.trial_run(r.candidate_id, r.spec, {"candidate_for": r.for_trial}, "prescreened")
-        self.client.set_tag(rid, "nasseg.reason", r.reason)
+        """One finished ``prescreened`` child run: params (spec), reason, cost, prediction. Written
+        in three calls (no lookup: a candidate id is new), since a search logs hundreds of these."""
+        run = self.client.create_run(self.experiment_id, tags={
+            MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "trial", SEARCH: self.cfg.name, TRIAL_ID: r.candidate_id,
+            STAGE: "prescreened", MLFLOW_RUN_NAME: r.candidate_id, "nasseg.reason": r.reason[:5000]})
+        params = {f"arch.{k}": v for k, v in r.spec.to_params().items()}
+        params.update({f"train.{k}": getattr(self.cfg.train, k) for k in TRAIN_PARAMS}, candidate_for=r.for_trial)
         metrics = dict(r.cost)
         if r.predicted is not None:
             metrics["surrogate_predicted"] = r.predicted
-        self.log_metrics(rid, metrics)
-        self.client.set_terminated(rid, RunStatus.to_string(RunStatus.FINISHED))
+        now = int(time.time() * 1000)
+        self.client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in params.items()],
+                              metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()
+                                       if v is not None and math.isfinite(float(v))])
+        self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
     def log_metrics(self, run_id: str, metrics: dict[str, Any], step: int = 0) -> None:
         now = int(time.time() * 1000)
@@ -294,6 +302,7 @@ class MLflowTracking(Callback):
     def __init__(self, tracker: Tracker, searcher: PrescreenSearcher) -> None:
         self.tracker, self.searcher = tracker, searcher
         self.node_history: dict[str, list[str]] = {}
+        self.tags_of: dict[str, dict[str, str]] = {}   # tags already written per trial
 
     def _run(self, trial: Any, trials: list | None = None) -> str:
         config = trial.config
@@ -312,17 +321,24 @@ class MLflowTracking(Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         rid = self._run(trial)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-        self.tracker.log_metrics(rid, {k: result[k] for k in EPOCH_METRICS if k in result}, step=epoch)
-        final = {k: v for k, v in result.items() if k not in EPOCH_METRICS and k not in _TUNE_KEYS}
-        self.tracker.log_metrics(rid, final)
-        for key in ("node_ip", "node_id", "gpu_ids", "device"):
-            if key in result:
-                self.tracker.client.set_tag(rid, f"nasseg.{key}", str(result[key]))
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(result[k]), now, epoch) for k in EPOCH_METRICS if _finite(result.get(k))]
+        metrics += [Metric(k, float(v), now, 0) for k, v in result.items()
+                    if k not in EPOCH_METRICS and k not in _TUNE_KEYS and _finite(v)]
+        # placement tags only when they change (a trial reports every epoch; one write per result)
+        tags = {f"nasseg.{key}": str(result[key]) for key in ("node_ip", "node_id", "gpu_ids", "device")
+                if key in result}
         if result.get("node_id"):  # every node the trial ran on (a trial can move after a node loss)
             seen = self.node_history.setdefault(trial.trial_id, [])
             if result["node_id"] not in seen:
                 seen.append(result["node_id"])
-                self.tracker.client.set_tag(rid, "nasseg.node_ids", ",".join(seen))
+            tags["nasseg.node_ids"] = ",".join(seen)
+        known = self.tags_of.setdefault(trial.trial_id, {})
+        changed = [RunTag(k, v) for k, v in tags.items() if known.get(k) != v]
+        known.update(tags)
+        for i in range(0, max(len(metrics), 1), 500):
+            if metrics[i:i + 500] or (changed and i == 0):
+                self.tracker.client.log_batch(rid, metrics=metrics[i:i + 500], tags=changed if i == 0 else [])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)
@@ -345,6 +361,10 @@ class MLflowTracking(Callback):
             except OSError:
                 pass
         self.tracker.finish(rid, "failed", failed=True, note=note)
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
 _TUNE_KEYS = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "time_since_restore",

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 COMMON = {"data": "synthetic:4", "seed": 3, "objectives": ["dice_1d", "tiles"],
           "train": {"epochs": 4, "drift_times": [1, 86400]},
-          "resources": {"cpus_per_trial": 0.25, "max_concurrent_trials": 8, "retries": 0}}
+          "resources": {"cpus_per_trial": 0.5, "max_concurrent_trials": 4, "retries": 0}}
 
 
 POLL = """

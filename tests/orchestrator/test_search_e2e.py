@@ -187,21 +187,29 @@ def test_report_artifacts_on_the_parent_run(e2e):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["search", "missing.yaml"], "missing.yaml: config file not found"),
     (["search", "c.yaml", "--data", "folder:/nope"], "data folder does not exist"),
     (["search", "c.yaml", "--tracking-uri", "http://127.0.0.1:9"], "MLflow tracking store http://127.0.0.1:9 is unreachable"),
     (["search", "c.yaml", "--address", "127.0.0.1:9"], "Ray cluster at '127.0.0.1:9' is unreachable"),
     (["search", "c.yaml", "--resume", "--name", "never-ran"], "--resume: no search named 'never-ran'"),
 ])
-def test_bad_input_fails_fast_with_one_line_and_exit_2(tmp_path, args, message):
+def test_bad_input_fails_fast_with_one_line_and_exit_2(tmp_path, monkeypatch, capsys, args, message):
+    # the CLI's main in this process (same code path; tests/orchestrator/test_cli_errors.py has more)
+    from orchestrator.cli import main
+
     (tmp_path / "c.yaml").write_text("name: quick\ntrials: 2\n")
+    monkeypatch.chdir(tmp_path)
     start = time.time()
-    proc = nasseg(args, tmp_path, env_for(tmp_path), timeout=60)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nasseg: error:") and message in lines[0], proc.stderr
+    code = main(args)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("nasseg: error:") and message in lines[0], lines
     assert time.time() - start < 30
     assert not (tmp_path / "nasseg_runs" / "quick").exists()  # nothing started
+
+
+def test_a_missing_config_file_through_a_real_process(tmp_path):
+    proc = nasseg(["search", "missing.yaml"], tmp_path, env_for(tmp_path), timeout=60)
+    assert proc.returncode == 2 and proc.stderr.strip() == "nasseg: error: missing.yaml: config file not found"
+    assert proc.stdout == ""
 
 
 def test_kill_dash_9_and_resume(tmp_path):

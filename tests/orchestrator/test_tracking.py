@@ -51,7 +51,7 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_do_not_corrupt_it(tmp_pa
     # Without open_store, four processes creating one store at once failed here with "table params
     # already exists" / "duplicate column name: step" (3 of 4), leaving a half-migrated store.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    start = time.time() + 8  # every process has imported MLflow by then
+    start = time.time() + 6  # every process has imported MLflow by then (about 3 s here)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, mode, str(start), str(i)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

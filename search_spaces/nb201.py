@@ -1,0 +1,108 @@
+"""NAS-Bench-201 cells as a second search space, and the AnalogNAS-Bench table over all of them.
+
+NAS-Bench-201 (Dong & Yang 2020): a cell of 4 nodes, 6 edges, each edge one of 5 operations; a
+network is the 6-tuple of operation indices (15,625 networks). AnalogNAS-Bench (PyPI
+``analog-nasbench`` 0.1.3) measured every one of them on CIFAR-10 after digital training, PTQ,
+QAT and hardware-aware analog training, and the analog accuracy after PCM drift (60 s, 1 h, 1 day,
+30 days; mean ± std). It is made by other people for our question, so nasseg's search strategy
+is compared there (``benchmarks/bench_strategies.py``).
+
+The table ships as a pickle inside that pinned registry package. It is read here and nowhere else,
+with an unpickler that builds only the package's two record classes (as plain attribute holders)
+and refuses every other global, so not even that file can run code. The package itself is not
+imported (its ``__init__`` needs ``pkg_resources``, which current setuptools no longer has).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .space import TrialLike
+
+N_EDGES, N_OPS = 6, 5
+#: AnalogNAS-Bench's metric names -> the short names used here
+METRICS = {"baseline_accuracy": "digital", "analog_accuracy": "analog",
+           "analog_drift_60": "analog_60s", "analog_drift_3600": "analog_1h",
+           "analog_drift_86400": "analog_1d", "analog_drift_2592000": "analog_30d"}
+
+
+class _Record:
+    """Stand-in for the package's ``Architecture`` / ``DriftMeasurement``: attributes only."""
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+
+
+class _TableUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "analognasbench.data" and name in ("Architecture", "DriftMeasurement"):
+            return _Record
+        raise pickle.UnpicklingError(f"analog-nasbench table: refused global {module}.{name}")
+
+
+def table_path() -> Path:
+    spec = importlib.util.find_spec("analognasbench")  # locate without importing the package
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the analog-nasbench package is not installed (pip install analog-nasbench==0.1.3)")
+    return Path(next(iter(spec.submodule_search_locations))) / "data.anb"
+
+
+def _value(x: Any) -> float:
+    return float(x.value) if isinstance(x, _Record) else float(x)
+
+
+def load_analog_nasbench(path: Path | None = None) -> dict[tuple[int, ...], dict[str, float]]:
+    """Every NB201 network -> its metrics (``METRICS`` short names; drift values are means, in %)."""
+    with open(path or table_path(), "rb") as f:
+        raw = _TableUnpickler(f).load()
+    return {tuple(int(i) for i in arch): {short: _value(getattr(rec, long)) for long, short in METRICS.items()}
+            for arch, rec in raw.items()}
+
+
+@dataclass(frozen=True)
+class NB201Space:
+    """NB201 cells: 6 edges x 5 operations. No hardware constraints (the benchmark has none)."""
+
+    name: str = "nb201"
+
+    def suggest(self, trial: TrialLike) -> tuple[int, ...]:
+        return tuple(int(trial.suggest_categorical(f"edge{i}", list(range(N_OPS)))) for i in range(N_EDGES))
+
+    def random(self, rng: np.random.Generator) -> tuple[int, ...]:
+        return tuple(int(v) for v in rng.integers(0, N_OPS, N_EDGES))
+
+    def signature(self, arch: tuple[int, ...]) -> Hashable:
+        return tuple(arch)
+
+    def encode(self, archs: Sequence[tuple[int, ...]]) -> np.ndarray:
+        out = np.zeros((len(archs), N_EDGES * N_OPS))
+        for row, arch in enumerate(archs):
+            out[row, [i * N_OPS + op for i, op in enumerate(arch)]] = 1.0
+        return out
+
+    def cost(self, arch: tuple[int, ...]) -> dict[str, float]:
+        return {}
+
+    def violations(self, arch: tuple[int, ...]) -> list[str]:
+        return []
+
+    def params(self, arch: tuple[int, ...]) -> dict[str, Any]:
+        return {f"edge{i}": op for i, op in enumerate(arch)}
+
+    def to_json(self, arch: tuple[int, ...]) -> str:
+        return "[" + ",".join(str(op) for op in arch) + "]"
+
+    def from_json(self, text: str) -> tuple[int, ...]:
+        import json
+
+        arch = tuple(int(v) for v in json.loads(text))
+        if len(arch) != N_EDGES or not all(0 <= op < N_OPS for op in arch):
+            raise ValueError(f"not an NB201 cell: {text}")
+        return arch

@@ -1,0 +1,47 @@
+"""The NB201 space and the AnalogNAS-Bench table (a pickle in a pinned registry package, read
+with an unpickler that builds only its two record classes)."""
+import pickle
+
+import numpy as np
+import pytest
+
+from orchestrator.config import SearchConfig
+from orchestrator.prescreen import PrescreenSearcher
+from search_spaces.nb201 import N_EDGES, N_OPS, NB201Space, load_analog_nasbench, table_path
+from tests.crafted import plant_pickle
+
+
+@pytest.fixture(scope="module")
+def table():
+    return load_analog_nasbench()
+
+
+def test_the_table_holds_every_nb201_network_with_plausible_accuracies(table):
+    assert len(table) == N_OPS ** N_EDGES == 15625
+    assert set(table) == {tuple(int(d) for d in np.base_repr(i, 5).zfill(6)) for i in range(15625)}
+    one_day = np.array([r["analog_1d"] for r in table.values()])
+    digital = np.array([r["digital"] for r in table.values()])
+    # CIFAR-10 accuracy in %: 10 (chance) .. 95; analog after a day below digital on average
+    assert 5 < one_day.min() and one_day.max() < 95 and 85 < digital.mean() < 90 and one_day.mean() < digital.mean()
+
+
+def test_the_table_reader_refuses_any_other_object(tmp_path):
+    path, marker = plant_pickle(tmp_path / "data.anb", tmp_path)
+    with pytest.raises(pickle.UnpicklingError, match="refused global"):
+        load_analog_nasbench(path)
+    assert not marker.exists()
+    assert table_path().name == "data.anb"
+
+
+def test_the_production_searcher_runs_on_the_nb201_space(table):
+    cfg = SearchConfig.from_dict({"name": "nb", "trials": 30, "seed": 1, "objectives": ["dice_1d"],
+                                  "prescreen": {"candidates": 4, "min_observations": 5}})
+    s = PrescreenSearcher(cfg, space=NB201Space())
+    seen = []
+    for i in range(30):
+        arch = s.space.from_json(s.suggest(f"t{i}")["arch"])
+        seen.append(arch)
+        s.on_trial_complete(f"t{i}", {"dice_1d": table[arch]["analog_1d"] / 100})
+    assert len(set(seen)) == 30  # never the same network twice
+    assert s.surrogate.ready and s.rejections > 0  # the surrogate ranked candidates
+    assert s.space.encode(seen[:2]).shape == (2, 30) and s.space.encode(seen[:1]).sum() == 6
