@@ -15,7 +15,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, pinned: on CPU machines this takes the CPU build, on GPU nodes the CUDA one
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	# editable, so code edits take effect; setuptools' generic "Editable installation ... be careful
+	# with folders named like your package" notice is silenced (it is the layout we want)
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e '.[test]'
 	# aihwkit last and without its declared deps (torchvision would break torch; see pyproject.toml):
 	# installed before the rest, pip's resolver would print an ERROR about those deps on every set-up
 	$(BIN)/pip install -q --no-deps aihwkit==1.1.0

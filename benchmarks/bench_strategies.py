@@ -1,25 +1,31 @@
-"""Does nasseg's search strategy beat random search? Measured on AnalogNAS-Bench (NB201 cells).
+"""Does nasseg's search strategy beat the alternatives? Replayed on AnalogNAS-Bench (NB201 cells).
 
-The production searcher (``PrescreenSearcher``: Optuna TPE proposals, repeat replacement, XGBoost
-surrogate prescreening) is driven in-process on the NB201 space, with each "trial" looked up in
-the AnalogNAS-Bench table (analog CIFAR-10 accuracy 1 day after programming, the mean over its
-noise draws). Strategies, each for ``--budget`` evaluated networks and ``--seeds`` seeds:
+Each strategy searches the 15,625 NAS-Bench-201 cells for ``--budget`` evaluations per seed;
+an evaluation looks the network up in the AnalogNAS-Bench table (``--metric``, named as the
+package names it; default ``analog_drift_86400``, CIFAR-10 accuracy one day after programming).
+Nothing repeats an evaluated network. Strategies:
 
-- ``random``: uniform draws without repetition;
-- ``tpe``: the searcher with one candidate per trial (no prescreening);
-- ``tpe+prescreen``: the searcher drawing ``--candidates`` feasible candidates per trial once the
-  surrogate has 10 observations, training only the best-ranked.
+- ``random``: uniform draws;
+- ``tpe``: nasseg's searcher (``PrescreenSearcher``: Optuna TPE, repeats replaced by random
+  draws) with one candidate per trial, i.e. without prescreening;
+- ``tpe+prescreen``: the same searcher drawing ``--candidates`` candidates per trial once its
+  XGBoost surrogate has 10 observations, evaluating only the best-ranked (nasseg's default);
+- ``evolution``: regularized evolution (Real et al. 2019; AnalogNAS's own strategy): population
+  20, tournament of 5, one edge mutated, oldest removed.
 
-Regret after n evaluations = best accuracy in the whole table - best found so far (percentage
-points). Writes ``benchmarks/strategies_nb201.png`` (mean regret with its standard error) and,
-with ``--write``, a table into ``benchmarks/RESULTS.md`` (section "bench_strategies").
+Reported per strategy (median and quartiles over seeds): evaluations to reach the table's top 1 %
+(a run that never does counts as budget + 1) and regret (table best - best found, in points)
+after 10/25/50/100 evaluations; for the surrogate, Kendall tau of its predictions on 1,000
+networks it has not seen, after 20/50/100 observations. ``--write`` saves the regret plot
+``benchmarks/strategies_nb201.png`` and the table into ``benchmarks/RESULTS.md``.
 
-    .venv/bin/python benchmarks/bench_strategies.py --seeds 10 --budget 100 --write
+    .venv/bin/python benchmarks/bench_strategies.py --benchmark analognas --seeds 0-24 --budget 100 --write
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -30,16 +36,49 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-OBJECTIVE = "analog_1d"
+DEFAULT = "tpe+prescreen"
+MARKS = (10, 25, 50, 100)
 
 
-def run_random(table: dict, budget: int, seed: int) -> list[float]:
+def run_random(table, metric, budget, seed, **_):
     keys = list(table)
-    order = np.random.default_rng(seed).permutation(len(keys))[:budget]
-    return [table[keys[i]][OBJECTIVE] for i in order]
+    return [table[keys[i]][metric] for i in np.random.default_rng(seed).permutation(len(keys))[:budget]], {}
 
 
-def run_searcher(table: dict, budget: int, seed: int, candidates: int) -> list[float]:
+def run_evolution(table, metric, budget, seed, population=20, sample=5, **_):
+    from search_spaces.nb201 import N_OPS, NB201Space
+
+    rng, space = np.random.default_rng(seed), NB201Space()
+    seen, found, pop = set(), [], []
+
+    def evaluate(arch):
+        seen.add(arch)
+        found.append(table[arch][metric])
+        pop.append((arch, found[-1]))
+
+    while len(found) < min(population, budget):
+        arch = space.random(rng)
+        if arch not in seen:
+            evaluate(arch)
+    while len(found) < budget:
+        contenders = [pop[i] for i in rng.choice(len(pop), size=min(sample, len(pop)), replace=False)]
+        parent = max(contenders, key=lambda p: p[1])[0]
+        for _ in range(100):  # a child never evaluated before
+            child = list(parent)
+            edge = int(rng.integers(len(child)))
+            child[edge] = int(rng.choice([op for op in range(N_OPS) if op != child[edge]]))
+            child = tuple(child)
+            if child not in seen:
+                break
+            parent = child
+        else:
+            child = next(a for a in map(tuple, (space.random(rng) for _ in range(10_000))) if a not in seen)
+        evaluate(child)
+        pop.pop(0)  # regularized: the oldest dies
+    return found, {}
+
+
+def run_searcher(table, metric, budget, seed, candidates=1, probe=None, **_):
     from orchestrator.config import SearchConfig
     from orchestrator.prescreen import PrescreenSearcher
     from search_spaces.nb201 import NB201Space
@@ -47,78 +86,119 @@ def run_searcher(table: dict, budget: int, seed: int, candidates: int) -> list[f
     cfg = SearchConfig.from_dict({"name": "nb201", "trials": budget, "seed": seed, "objectives": ["dice_1d"],
                                   "prescreen": {"candidates": candidates, "min_observations": 10}})
     searcher = PrescreenSearcher(cfg, space=NB201Space())
-    found = []
+    found, taus = [], {}
     for i in range(budget):
         config = searcher.suggest(f"t{i}")
-        if not isinstance(config, dict):  # FINISHED: the space ran out (not with 15,625 networks)
+        if not isinstance(config, dict):  # FINISHED (not with 15,625 networks)
             break
         arch = searcher.space.from_json(config["arch"])
-        value = table[arch][OBJECTIVE]
-        searcher.on_trial_complete(f"t{i}", {"dice_1d": value / 100.0})
-        found.append(value)
-    return found
+        found.append(table[arch][metric])
+        searcher.on_trial_complete(f"t{i}", {"dice_1d": found[-1] / 100.0})
+        if probe is not None and len(found) in (20, 50, 100) and searcher.surrogate.ready:
+            unseen = [a for a in probe if searcher.space.to_json(a) not in set(searcher.spec_of.values())][:1000]
+            from scipy.stats import kendalltau
+
+            taus[len(found)] = float(kendalltau(searcher.surrogate.predict(unseen),
+                                                [table[a][metric] for a in unseen]).statistic)
+    return found, taus
 
 
-def regret_curves(best: float, runs: list[list[float]], budget: int) -> np.ndarray:
-    out = np.full((len(runs), budget), np.nan)
-    for r, values in enumerate(runs):
-        running = np.maximum.accumulate(values)
-        out[r, :len(running)] = best - running
-    return out
+def summarise(values) -> dict:
+    v = np.asarray(values, dtype=float)
+    return {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75))}
+
+
+def parse_seeds(text: str) -> list[int]:
+    lo, _, hi = text.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--benchmark", default="analognas", choices=["analognas"])
+    ap.add_argument("--metric", default="analog_drift_86400")
+    ap.add_argument("--seeds", default="0-24", help="A-B, inclusive")
     ap.add_argument("--budget", type=int, default=100)
-    ap.add_argument("--candidates", type=int, default=8)
-    ap.add_argument("--write", action="store_true", help="update benchmarks/RESULTS.md")
+    ap.add_argument("--candidates", type=int, default=8, help="candidates per trial of tpe+prescreen")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--write", action="store_true", help="plot + table into benchmarks/RESULTS.md")
     args = ap.parse_args()
     logging.getLogger("optuna").setLevel(logging.WARNING)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from search_spaces.nb201 import load_analog_nasbench
+    from search_spaces.nb201 import METRICS, load_analog_nasbench
 
+    if args.metric not in METRICS:
+        sys.exit(f"bench_strategies: error: --metric {args.metric!r}: one of {', '.join(METRICS)}")
     table = load_analog_nasbench()
-    best = max(r[OBJECTIVE] for r in table.values())
+    values = np.array([r[args.metric] for r in table.values()])
+    best, top1 = float(values.max()), float(np.percentile(values, 99))
+    seeds = parse_seeds(args.seeds)
+    probe = [tuple(a) for a in np.random.default_rng(12345).permutation(np.array(list(table)))[:1200]]
     strategies = {
-        "random": lambda s: run_random(table, args.budget, s),
-        "tpe": lambda s: run_searcher(table, args.budget, s, candidates=1),
-        f"tpe+prescreen ({args.candidates} candidates)": lambda s: run_searcher(table, args.budget, s, args.candidates),
+        "random": dict(fn=run_random),
+        "evolution": dict(fn=run_evolution),
+        "tpe": dict(fn=run_searcher, candidates=1),
+        DEFAULT: dict(fn=run_searcher, candidates=args.candidates, probe=probe),
     }
-    curves, seconds = {}, {}
-    for name, run in strategies.items():
+    out = {"metric": args.metric, "budget": args.budget, "seeds": seeds, "default": DEFAULT, "strategies": {},
+           "table": {"networks": len(table), "best": best, "top1pct_threshold": top1}}
+    curves = {}
+    for name, spec in strategies.items():
+        kw = {k: v for k, v in spec.items() if k != "fn"}
         start = time.perf_counter()
-        runs = []
-        for seed in range(args.seeds):
-            runs.append(run(seed))
-            print(f"  {name} seed {seed}: best {max(runs[-1]):.2f} after {len(runs[-1])}", flush=True)
-        seconds[name] = time.perf_counter() - start
-        curves[name] = regret_curves(best, runs, args.budget)
-    plot(curves, args, best, ROOT / "benchmarks" / "strategies_nb201.png")
-    text = table_text(curves, seconds, args, best, len(table))
-    print(text)
+        evals, regrets, taus, runs = [], {m: [] for m in MARKS if m <= args.budget}, {}, []
+        for seed in seeds:
+            found, tau = spec["fn"](table, args.metric, args.budget, seed, **kw)
+            running = np.maximum.accumulate(found)
+            runs.append(best - running)
+            hit = np.nonzero(running >= top1)[0]
+            evals.append(int(hit[0]) + 1 if hit.size else args.budget + 1)
+            for m in regrets:
+                regrets[m].append(best - running[min(m, len(running)) - 1])
+            for n, t in tau.items():
+                taus.setdefault(n, []).append(t)
+            if not args.json:
+                print(f"  {name:14s} seed {seed:2d}: best {running[-1]:.2f}, top 1% after {evals[-1]}", flush=True)
+        seconds = time.perf_counter() - start
+        curves[name] = np.array(runs)
+        out["strategies"][name] = {"evals_to_top1pct": summarise(evals),
+                                   "regret": {str(m): summarise(r) for m, r in regrets.items()},
+                                   "seconds": round(seconds, 1)}
+        if taus:
+            out["strategies"][name]["surrogate_kendall_tau"] = {str(n): summarise(t) for n, t in sorted(taus.items())}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print(json.dumps(out, indent=1))
     if args.write:
         from benchmarks.bench_train import write_section
 
-        write_section(ROOT / "benchmarks" / "RESULTS.md", "bench_strategies", text)
+        plot(curves, args, best, ROOT / "benchmarks" / "strategies_nb201.png")
+        write_section(ROOT / "benchmarks" / "RESULTS.md", "bench_strategies", results_text(out))
 
 
-def table_text(curves: dict, seconds: dict, args, best: float, n: int) -> str:
-    marks = [m for m in (10, 25, 50, 100, 200) if m <= args.budget]
-    lines = ["## bench_strategies: search strategy vs random search on AnalogNAS-Bench (NB201)", "",
-             f"{n} NB201 networks, objective: analog CIFAR-10 accuracy 1 day after programming (best in the table "
-             f"{best:.2f} %). Regret = best in table - best found, in percentage points, mean ± standard error over "
-             f"{args.seeds} seeds; lower is better. Plot: `benchmarks/strategies_nb201.png`.", "",
-             "| strategy | " + " | ".join(f"regret after {m}" for m in marks) + " | seconds (all seeds) |",
-             "|---|" + "---|" * len(marks) + "---|"]
-    for name, c in curves.items():
-        cells = []
-        for m in marks:
-            col = c[:, m - 1]
-            cells.append(f"{np.nanmean(col):.2f} ± {np.nanstd(col) / np.sqrt(np.sum(~np.isnan(col))):.2f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds[name]:.0f} |")
+def results_text(out: dict) -> str:
+    marks = list(next(iter(out["strategies"].values()))["regret"])
+    t = out["table"]
+    lines = ["## bench_strategies: search strategies on AnalogNAS-Bench (NB201)", "",
+             f"{t['networks']} NB201 cells; metric `{out['metric']}` (best {t['best']:.2f} %, top 1 % from "
+             f"{t['top1pct_threshold']:.2f} %); budget {out['budget']} evaluations; seeds "
+             f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. Plot: `benchmarks/strategies_nb201.png`.", "",
+             "| strategy | evaluations to top 1 % | " + " | ".join(f"regret @{m}" for m in marks) + " | seconds |",
+             "|---|---|" + "---|" * len(marks) + "---|"]
+    for name, s in out["strategies"].items():
+        e = s["evals_to_top1pct"]
+        cells = [f"{r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]" for r in s["regret"].values()]
+        mark = " (default)" if name == out["default"] else ""
+        lines.append(f"| {name}{mark} | {e['median']:.1f} [{e['q25']:.1f}, {e['q75']:.1f}] | " + " | ".join(cells)
+                     + f" | {s['seconds']:.0f} |")
+    tau = out["strategies"][out["default"]].get("surrogate_kendall_tau")
+    if tau:
+        lines += ["", "Surrogate ranking quality (Kendall tau on 1,000 unseen cells): "
+                  + ", ".join(f"after {n} observations {v['median']:.2f} [{v['q25']:.2f}, {v['q75']:.2f}]"
+                              for n, v in tau.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -129,16 +209,15 @@ def plot(curves: dict, args, best: float, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    x = np.arange(1, args.budget + 1)
     for name, c in curves.items():
-        mean = np.nanmean(c, axis=0)
-        se = np.nanstd(c, axis=0) / np.sqrt(np.sum(~np.isnan(c), axis=0))
-        ax.plot(x, mean, label=name)
-        ax.fill_between(x, mean - se, mean + se, alpha=0.2)
+        x = np.arange(1, c.shape[1] + 1)
+        med = np.median(c, axis=0)
+        ax.plot(x, med, label=name + (" (default)" if name == DEFAULT else ""))
+        ax.fill_between(x, np.percentile(c, 25, axis=0), np.percentile(c, 75, axis=0), alpha=0.15)
     ax.set_yscale("log")
     ax.set_xlabel("networks evaluated")
-    ax.set_ylabel("regret (pp of 1-day analog accuracy)")
-    ax.set_title(f"AnalogNAS-Bench (NB201), {args.seeds} seeds; best in table {best:.2f} %")
+    ax.set_ylabel(f"regret, points of {args.metric}")
+    ax.set_title(f"AnalogNAS-Bench (NB201): median and quartiles over {len(parse_seeds(args.seeds))} seeds")
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()

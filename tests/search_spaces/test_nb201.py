@@ -19,8 +19,8 @@ def table():
 def test_the_table_holds_every_nb201_network_with_plausible_accuracies(table):
     assert len(table) == N_OPS ** N_EDGES == 15625
     assert set(table) == {tuple(int(d) for d in np.base_repr(i, 5).zfill(6)) for i in range(15625)}
-    one_day = np.array([r["analog_1d"] for r in table.values()])
-    digital = np.array([r["digital"] for r in table.values()])
+    one_day = np.array([r["analog_drift_86400"] for r in table.values()])
+    digital = np.array([r["baseline_accuracy"] for r in table.values()])
     # CIFAR-10 accuracy in %: 10 (chance) .. 95; analog after a day below digital on average
     assert 5 < one_day.min() and one_day.max() < 95 and 85 < digital.mean() < 90 and one_day.mean() < digital.mean()
 
@@ -41,7 +41,7 @@ def test_the_production_searcher_runs_on_the_nb201_space(table):
     for i in range(30):
         arch = s.space.from_json(s.suggest(f"t{i}")["arch"])
         seen.append(arch)
-        s.on_trial_complete(f"t{i}", {"dice_1d": table[arch]["analog_1d"] / 100})
+        s.on_trial_complete(f"t{i}", {"dice_1d": table[arch]["analog_drift_86400"] / 100})
     assert len(set(seen)) == 30  # never the same network twice
     assert s.surrogate.ready and s.rejections > 0  # the surrogate ranked candidates
     assert s.space.encode(seen[:2]).shape == (2, 30) and s.space.encode(seen[:1]).sum() == 6
