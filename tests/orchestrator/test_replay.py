@@ -52,18 +52,19 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
 
 
-def test_a_replayed_150_trial_search_with_asha_and_prescreening_never_stalls(tmp_path):
-    # 150, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's
-    # loop costs ~0.5 s per trial here (a 200-trial replay: 137 s, same assertions, passed)
-    proc, wall, client = search(tmp_path, "big", SMALL, trials=150, table_kw={"skip_every": 50, "epochs": 2},
+def test_a_replayed_100_trial_search_with_asha_and_prescreening_never_stalls(tmp_path):
+    # 100, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's loop
+    # costs 0.5-1 s per trial here (a 200-trial replay with the same assertions passed in 137 s;
+    # 150 trials took 185 s in a CI run)
+    proc, wall, client = search(tmp_path, "big", SMALL, trials=100, table_kw={"skip_every": 50, "epochs": 2},
                                 scheduler={"grace_period": 1, "reduction_factor": 2},
                                 prescreen={"candidates": 3, "min_observations": 8},
                                 train={"epochs": 2, "drift_times": [1, 86400]})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     trials = [r for r in runs_of(client, "big", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
     stages = [r.data.tags["nasseg.stage"] for r in trials]
-    assert len(trials) == 150 and len({r.data.tags["nasseg.trial_id"] for r in trials}) == 150
-    assert stages.count("stopped") > 15 and stages.count("trained") > 15  # ASHA stopped the weak ones
+    assert len(trials) == 100 and len({r.data.tags["nasseg.trial_id"] for r in trials}) == 100
+    assert stages.count("stopped") > 10 and stages.count("trained") > 10  # ASHA stopped the weak ones
     assert all(len(client.get_metric_history(r.info.run_id, "val_dice")) in (1, 2) for r in trials[:20]
                if r.data.tags["nasseg.stage"] != "failed")
     # the networks left out of the table fail their trials, with the reason on the run
@@ -73,7 +74,7 @@ def test_a_replayed_150_trial_search_with_asha_and_prescreening_never_stalls(tmp
     assert pre and all(r.data.tags["nasseg.reason"].startswith(("constraint:", "surrogate:")) for r in pre)
     (parent,) = runs_of(client, "big", "search")
     assert parent.info.status == "FINISHED" and parent.data.tags["nasseg.best_trial"]
-    print(f"150 replayed trials in {wall:.0f} s")
+    print(f"100 replayed trials in {wall:.0f} s")
     assert wall < 240
 
 
