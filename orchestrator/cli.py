@@ -98,12 +98,11 @@ def _search(args: argparse.Namespace) -> int:
 def _existing_store(uri: str) -> str:
     """``report``/``predict`` read a store: a SQLite file that does not exist is a typo, not a new
     store to create (MLflow would create an empty one and then say the model is not found)."""
-    from .config import ConfigError
+    from .config import ConfigError, sqlite_path
 
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):] if uri.startswith("sqlite:////") else uri[len("sqlite:///"):])
-        if not path.is_file():
-            raise ConfigError(f"tracking URI {uri}: no MLflow store at {path}")
+    path = sqlite_path(uri)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"tracking URI {uri}: no MLflow store at {path}")
     return uri
 
 
@@ -126,8 +125,8 @@ def _load_saved(args: argparse.Namespace):
         tracking_uri=args.tracking_uri or env_tracking_uri(), storage=args.storage)
 
 
-def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
+def _open_saved_search(args: argparse.Namespace):
+    """The saved config and a tracker of an existing search (``report``, ``export-table``)."""
     from .tracking import Tracker, connect
 
     cfg = _load_saved(args)
@@ -135,6 +134,13 @@ def _report(args: argparse.Namespace) -> int:
     tracker = Tracker(cfg)
     if tracker.client.get_experiment_by_name(cfg.name) is None:
         raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
+    return cfg, tracker
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    cfg, tracker = _open_saved_search(args)
     out = write_report(cfg, tracker, Path(args.output) if args.output else None)
     print(f"nasseg: report of {cfg.name!r} written to {out} and logged to its parent run")
     return 0
@@ -142,13 +148,8 @@ def _report(args: argparse.Namespace) -> int:
 
 def _export_table(args: argparse.Namespace) -> int:
     from .export_table import export_table
-    from .tracking import Tracker, connect
 
-    cfg = _load_saved(args)
-    connect(_existing_store(cfg.resolved_tracking_uri()))
-    tracker = Tracker(cfg)
-    if tracker.client.get_experiment_by_name(cfg.name) is None:
-        raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
+    cfg, tracker = _open_saved_search(args)
     n = export_table(tracker, Path(args.output))
     print(f"nasseg: {n} trial(s) of {cfg.name!r} written to {args.output} (replay with evaluator: table:{args.output})")
     return 0

@@ -74,6 +74,11 @@ class SchedulerConfig:
     reduction_factor: int = 2
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (absolute with four slashes), else None."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
 def env_tracking_uri() -> str | None:
     """``$MLFLOW_TRACKING_URI`` (MLflow's own convention), the default wherever no URI is given."""
     return os.environ.get("MLFLOW_TRACKING_URI") or None

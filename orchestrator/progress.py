@@ -62,19 +62,23 @@ class ProgressView(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trials, f"failed {trial.trial_id}")
-        reason = _error_line(getattr(trial, "error_file", None))
+        reason = _error_file_line(getattr(trial, "error_file", None))
         if reason:  # the one line that says why (the traceback is in the trial's MLflow run, nasseg.error)
             print(f"    {trial.trial_id}: {reason}", flush=True)
 
 
-def _error_line(path: str | None) -> str | None:
-    """The last ``SomethingError: ...`` line of a trial's error file."""
+def failure_line(text: str, limit: int = 240) -> str | None:
+    """The last ``SomethingError: ...`` line of a traceback (else its last line), or None if empty."""
     import re
 
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    found = next((ln for ln in reversed(lines) if re.match(r"[A-Za-z_.]*(Error|Exception)\b", ln)), None)
+    return (found or (lines[-1] if lines else ""))[:limit] or None
+
+
+def _error_file_line(path: str | None) -> str | None:
     try:
         with open(path) as f:
-            lines = [ln.strip() for ln in f.read().splitlines() if ln.strip()]
+            return failure_line(f.read())
     except (OSError, TypeError):
         return None
-    found = next((ln for ln in reversed(lines) if re.match(r"[A-Za-z_.]*(Error|Exception)\b", ln)), None)
-    return (found or (lines[-1] if lines else ""))[:240] or None

@@ -16,7 +16,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, SearchConfig
+from .config import ConfigError, SearchConfig, sqlite_path
+from .progress import failure_line
 from .tracking import STORAGE_TAG, Tracker, connect
 
 log = logging.getLogger(__name__)
@@ -194,8 +195,8 @@ def config_diff(old: SearchConfig, new: SearchConfig, limit: int = 4) -> str:
 def check_same_storage(cfg: SearchConfig) -> None:
     """A search name is one search: refuse to start one whose MLflow experiment already holds a
     search that keeps its state under another storage (it would mix two searches' runs)."""
-    uri = cfg.resolved_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).exists():
+    path = sqlite_path(cfg.resolved_tracking_uri())
+    if path is not None and not path.exists():
         return  # a new store (not created before the search really starts)
     existing = Tracker(cfg).existing_parent()
     if existing is None:
@@ -241,8 +242,8 @@ def check_tracking_store(uri: str) -> None:
     """MLflow answers (ConnectionError otherwise). A SQLite store that does not exist yet is only
     checked for a writable folder: it is created when the search really starts, so a refusal
     found later (Ray, resources) leaves no empty database behind."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri[len("sqlite:///"):])
+    path = sqlite_path(uri)
+    if path is not None:
         if not path.exists():
             folder = next((p for p in path.parents if p.exists()), Path("/"))
             if not os.access(folder, os.W_OK):
@@ -407,9 +408,7 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
 
 def error_summary(error: BaseException) -> str:
     """The line that says why a trial failed (Ray wraps the trial's exception with its traceback)."""
-    lines = [ln.strip() for ln in str(error).strip().splitlines() if ln.strip()]
-    found = next((ln for ln in reversed(lines) if re.match(r"[A-Za-z_.]*(Error|Exception)\b", ln)), None)
-    return (found or (lines[-1] if lines else type(error).__name__))[:200]
+    return failure_line(str(error), limit=200) or type(error).__name__
 
 
 def no_result_reason(cfg: SearchConfig, n_trials: int, errors: list[BaseException]) -> str:

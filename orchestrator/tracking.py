@@ -25,7 +25,7 @@ from ray.tune import Callback
 
 from search_spaces import ArchSpec
 
-from .config import SearchConfig
+from .config import SearchConfig, sqlite_path
 from .prescreen import PrescreenSearcher, Rejection
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
@@ -69,12 +69,11 @@ def open_store(tracking_uri: str, attempts: int = 30, wait_s: float = 0.5) -> Ml
     under a private name and linked into place atomically, so readers see no store or a complete
     one; a store that another program is migrating in place is waited for until its schema
     version is MLflow's latest, and the first request is retried on the errors of such a moment."""
-    if not tracking_uri.startswith("sqlite:///"):
+    path = sqlite_path(tracking_uri)
+    if path is None:
         return MlflowClient(tracking_uri=tracking_uri)
     import fcntl
-    from pathlib import Path
 
-    path = Path(tracking_uri[len("sqlite:///"):])
     with open(path.with_name(f".{path.name}.nasseg-lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not path.exists():
