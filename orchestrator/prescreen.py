@@ -6,7 +6,7 @@ tiles, digital params, MACs: an infeasible candidate never reaches a worker), an
 surrogate has ``min_observations`` finished trials, draws ``candidates`` feasible ones and sends
 only the best-ranked to training. Until then candidates pass through unranked. Every rejected
 candidate is told to Optuna as PRUNED (TPE learns from it as a bad region) and handed to
-``on_reject`` (MLflow records it as a ``prescreened`` child run). A re-proposal of a network that
+its ``listeners`` (MLflow records it as a ``prescreened`` child run). A re-proposal of a network that
 was already trained is not a candidate: it is replaced by a uniform random draw and only counted
 (``duplicates``); when no new feasible network turns up, ``suggest`` returns
 ``Searcher.FINISHED`` and the search ends cleanly, saying why.
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,6 +32,7 @@ from search_spaces.interface import NASSegSpace, SearchSpace
 from .config import SearchConfig
 from .evaluation import TrialRequest
 from .proposals import Proposals, StateError
+from .search_events import Rejection, SearchListener, SearchProgress
 from .surrogate import Surrogate
 
 log = logging.getLogger(__name__)
@@ -54,21 +54,9 @@ def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> Non
                       f"{draws} random ones; the closest breaks {'; '.join(violations(smallest, cfg.constraints))})")
 
 
-@dataclass(frozen=True)
-class Rejection:
-    """A candidate that was not trained, and why."""
-
-    candidate_id: str
-    for_trial: str
-    spec: Any
-    reason: str
-    predicted: float | None
-    cost: dict[str, float]
-
-
 class PrescreenSearcher(Searcher):
     def __init__(self, cfg: SearchConfig, surrogate: Surrogate | None = None,
-                 on_reject: Callable[[Rejection], None] | None = None, space: SearchSpace | None = None) -> None:
+                 listeners: Sequence[SearchListener] = (), space: SearchSpace | None = None) -> None:
         super().__init__(metric=cfg.primary_objective, mode="max")
         self.cfg = cfg
         # the space is rebuilt from the config (not pickled with Ray's experiment state)
@@ -77,11 +65,11 @@ class PrescreenSearcher(Searcher):
         self.proposals = Proposals(self.space, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
                                    cfg.seed, cfg.trials)
         self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations, space=self.space)
-        self.on_reject = on_reject
+        self.listeners = list(listeners)            # told about rejections and progress (search_events)
         self.candidate_of: dict[str, str] = {}      # Tune trial id -> Optuna candidate id
         self.spec_of: dict[str, str] = {}           # Tune trial id -> arch JSON
         self.predicted_of: dict[str, float] = {}    # Tune trial id -> surrogate prediction
-        self.rejections = 0
+        self.rejected_ids: list[str] = []           # candidate ids prescreened out (MLflow runs of that name)
         self.duplicates = 0                          # re-proposals of known networks (not trained, not logged)
         self.finished_reason: str | None = None      # why the search ran out of new networks
 
@@ -93,9 +81,25 @@ class PrescreenSearcher(Searcher):
                 cost: dict[str, float], neutral: bool = False) -> None:
         # Optuna: PRUNED (TPE treats it as a bad region), or FAIL (ignored by TPE) when ``neutral``
         self.proposals.tell(cid, state=TrialState.FAIL if neutral else TrialState.PRUNED)
-        self.rejections += 1
-        if self.on_reject is not None:
-            self.on_reject(Rejection(cid, trial_id, spec, reason, predicted, cost))
+        self.rejected_ids.append(cid)
+        rejection = Rejection(cid, trial_id, spec, reason, predicted, cost)
+        for listener in self.listeners:
+            listener.rejected(rejection)
+        self._tell_progress()
+
+    @property
+    def rejections(self) -> int:
+        return len(self.rejected_ids)
+
+    def progress(self) -> SearchProgress:
+        return SearchProgress(self.rejections, self.duplicates, len(self.surrogate.scores),
+                              self.surrogate.kendall_tau(), self.finished_reason)
+
+    def _tell_progress(self) -> None:
+        if self.listeners:
+            progress = self.progress()
+            for listener in self.listeners:
+                listener.progressed(progress)
 
     def suggest(self, trial_id: str) -> dict | str | None:
         """Ray asks for the next trial. Returns its TrialRequest as a config, or ``Searcher.FINISHED``
@@ -113,6 +117,7 @@ class PrescreenSearcher(Searcher):
                 self.finished_reason = (
                     f"no new feasible network in {draws} proposals and {misses} random draws: the space is "
                     f"exhausted under the constraints ({len(self.spec_of)} networks trained)")
+                self._tell_progress()
                 return Searcher.FINISHED
             cid = f"{trial_id}-c{draws}"
             draws += 1
@@ -186,13 +191,14 @@ class PrescreenSearcher(Searcher):
             self.surrogate.observe(self.space.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
         else:  # stopped by ASHA (no final score: a bad region for TPE) or failed (ignored by TPE)
             self.proposals.tell(cid, state=TrialState.FAIL if error else TrialState.PRUNED)
+        self._tell_progress()
 
     # -- state ------------------------------------------------------------------------------
     def save(self, checkpoint_path: str) -> None:
         """Ray calls this at each experiment checkpoint; the file is JSON (Ray names it ``.pkl``)."""
         state = {"format": "nasseg-searcher/1", "proposals": self.proposals.to_dict(),
                  "surrogate": self.surrogate.to_dict(), "candidate_of": self.candidate_of,
-                 "spec_of": self.spec_of, "predicted_of": self.predicted_of, "rejections": self.rejections,
+                 "spec_of": self.spec_of, "predicted_of": self.predicted_of, "rejected_ids": self.rejected_ids,
                  "duplicates": self.duplicates, "finished_reason": self.finished_reason}
         with open(checkpoint_path, "w") as f:
             json.dump(state, f, separators=(",", ":"))
@@ -214,10 +220,12 @@ class PrescreenSearcher(Searcher):
             proposals = Proposals.from_dict(state["proposals"], self.space)
             surrogate = Surrogate.from_dict(state["surrogate"], self.space)
             maps = [{str(k): v for k, v in state[key].items()} for key in ("candidate_of", "spec_of", "predicted_of")]
-            rejections, duplicates = int(state["rejections"]), int(state.get("duplicates", 0))
+            rejected_ids = [str(c) for c in state["rejected_ids"]]
+            duplicates = int(state["duplicates"])
             finished_reason = state.get("finished_reason")
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise StateError(f"{source}: searcher state is not readable ({str(exc)[:160]})") from None
         self.proposals, self.surrogate = proposals, surrogate
-        (self.candidate_of, self.spec_of, self.predicted_of), self.rejections = maps, rejections
+        (self.candidate_of, self.spec_of, self.predicted_of), self.rejected_ids = maps, rejected_ids
         self.duplicates, self.finished_reason = duplicates, finished_reason
+        self._tell_progress()

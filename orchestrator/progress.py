@@ -8,6 +8,8 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from .search_events import Rejection, SearchProgress
+
 
 def _fmt(seconds: float) -> str:
     """Elapsed time as mm:ss (h:mm:ss past an hour)."""
@@ -17,16 +19,27 @@ def _fmt(seconds: float) -> str:
 
 
 class ProgressView(Callback):
-    """One line per event: trials done/running/prescreened/failed, best so far, elapsed, ETA."""
+    """One line per event: trials done/running/prescreened/failed, best so far, elapsed, ETA.
 
-    def __init__(self, total: int, objective: str, searcher: Any, stream: TextIO | None = None) -> None:
-        self.total, self.objective, self.searcher = total, objective, searcher
+    A Ray callback for trial events and a :class:`~orchestrator.search_events.SearchListener` of
+    the searcher for the prescreening counters."""
+
+    def __init__(self, total: int, objective: str, stream: TextIO | None = None) -> None:
+        self.total, self.objective = total, objective
         self.stream = stream
         self.start = time.time()
         self.best: tuple[float, str] | None = None
+        self.prescreened = 0
 
-    def restart_clock(self) -> None:
+    def setup(self, **info: Any) -> None:
+        """Ray calls this when the experiment (fresh or resumed) starts running: the clock starts."""
         self.start = time.time()
+
+    def rejected(self, rejection: Rejection) -> None:
+        pass  # counted through progressed()
+
+    def progressed(self, progress: SearchProgress) -> None:
+        self.prescreened = progress.rejections
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -42,7 +55,7 @@ class ProgressView(Callback):
         eta = elapsed / finished * (self.total - finished) if finished else float("nan")
         best = f"best {self.objective} {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
         line = (f"[{_fmt(elapsed)}] {event:<28} trials {finished}/{self.total} done ({failed} failed), "
-                f"{running} running, {self.searcher.rejections} prescreened | {best} | "
+                f"{running} running, {self.prescreened} prescreened | {best} | "
                 f"ETA {_fmt(eta) if finished else '?'}")
         print(line, file=self.stream or sys.stdout, flush=True)
 

@@ -13,7 +13,7 @@ import re
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import ConfigError, SearchConfig, sqlite_path
@@ -211,18 +211,10 @@ def check_saved_searcher_state(cfg: SearchConfig) -> None:
     """Read every saved searcher state of the search (StateError if one is not ours) before Ray
     restores it: Ray logs a failed searcher restore and then silently starts the experiment
     afresh, which would mix a new search into the old one's records."""
-    import pyarrow.fs
-    from ray.tune.search import Searcher
-
     from .prescreen import PrescreenSearcher
 
-    fs, root = pyarrow.fs.FileSystem.from_uri(cfg.search_uri)
-    pattern = re.compile(re.escape(Searcher.CKPT_FILE_TMPL).replace(r"\{\}", ".*"))
-    files = [f for f in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
-             if f.type == pyarrow.fs.FileType.File and pattern.fullmatch(f.base_name)]
-    for info in files:
-        with fs.open_input_stream(info.path) as stream:
-            PrescreenSearcher(cfg).restore_bytes(stream.read(), info.path)
+    for path, raw in _saved_searcher_states(cfg):
+        PrescreenSearcher(cfg).restore_bytes(raw, path)
 
 
 def preflight(cfg: SearchConfig) -> None:
@@ -294,20 +286,17 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     cfg.search_dir.mkdir(parents=True, exist_ok=True)
     (cfg.search_dir / "search_config.json").write_text(cfg.to_json())
     _ = tracker.parent_id  # create (or find) the parent run now
-    trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg.to_dict()),
+    trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg),
                                     {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
     print(f"nasseg: {'resuming' if restoring else 'starting'} search {cfg.name!r}: {cfg.trials} trials, "
           f"objectives {list(cfg.objectives)}, data {cfg.data}, MLflow {cfg.resolved_tracking_uri()}", flush=True)
     if restoring:
+        # Ray restores the searcher with its listeners (tracker, progress view) from the experiment
+        # state, then its own saved JSON state into it (PrescreenSearcher.restore)
         tuner = Tuner.restore(cfg.search_uri, trainable=trainable, resume_unfinished=True, resume_errored=False)
-        searcher = _restored_searcher(tuner)
-        for cb in tuner._local_tuner._run_config.callbacks or []:
-            if hasattr(cb, "searcher"):
-                cb.searcher = searcher  # one searcher object, whatever pickling did
-            if hasattr(cb, "restart_clock"):
-                cb.restart_clock()
     else:
-        searcher = PrescreenSearcher(cfg, on_reject=tracker.log_rejection)
+        progress = ProgressView(cfg.trials, cfg.primary_objective)
+        searcher = PrescreenSearcher(cfg, listeners=[tracker, progress])
         if cfg.warm_start:
             n = warm_start_surrogate(searcher.surrogate, cfg, tracker.client)
             print(f"nasseg: surrogate warm-started on {n} trials of experiment {cfg.warm_start!r}")
@@ -321,13 +310,13 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
                                    max_concurrent_trials=cfg.resources.max_concurrent_trials, reuse_actors=True),
             run_config=RunConfig(
                 name=cfg.name, storage_path=cfg.storage_uri, verbose=0,
-                callbacks=[MLflowTracking(tracker, searcher), ProgressView(cfg.trials, cfg.primary_objective, searcher)],
+                callbacks=[MLflowTracking(tracker), progress],
                 failure_config=FailureConfig(max_failures=cfg.resources.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=1)),
         )
     try:
         results = tuner.fit()
-        return finish_search(cfg, tracker, results, searcher)
+        return finish_search(cfg, tracker, results, final_searcher(cfg))
     except BaseException as exc:  # the parent run must never be left RUNNING
         tracker.fail_search(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
         raise
@@ -348,23 +337,41 @@ def _run_through_ray_client(cfg: SearchConfig, resume: bool) -> SearchOutcome:
                 n.get("Resources", {}).get("node:__internal_head__"))
     task = ray.remote(num_cpus=0)(_search_task).options(
         scheduling_strategy=NodeAffinitySchedulingStrategy(head, soft=False))
-    return ray.get(task.remote(cfg.to_dict() | {"address": None}, resume))
+    return ray.get(task.remote(replace(cfg, address=None), resume))
 
 
-def _search_task(cfg_dict: dict, resume: bool) -> SearchOutcome:
-    return run_search(SearchConfig.from_dict(cfg_dict), resume)
+def _search_task(cfg: SearchConfig, resume: bool) -> SearchOutcome:
+    return run_search(cfg, resume)
 
 
-def _restored_searcher(tuner) -> object:
-    """The PrescreenSearcher inside a restored Tuner (wrapped by Ray's ConcurrencyLimiter)."""
+def _saved_searcher_states(cfg: SearchConfig) -> list[tuple[str, bytes]]:
+    """(path, content) of every searcher state Ray saved for this search, oldest session first
+    (Ray names them by the session's start time)."""
+    import pyarrow.fs
+    from ray.tune.search import Searcher
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(cfg.search_uri)
+    pattern = re.compile(re.escape(Searcher.CKPT_FILE_TMPL).replace(r"\{\}", ".*"))
+    files = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
+                    if f.type == pyarrow.fs.FileType.File and pattern.fullmatch(f.base_name))
+    states = []
+    for path in files:
+        with fs.open_input_stream(path) as stream:
+            states.append((path, stream.read()))
+    return states
+
+
+def final_searcher(cfg: SearchConfig):
+    """The searcher as Ray saved it when the experiment ended (Ray writes a last checkpoint after
+    the final trial, fresh or resumed run alike): its counters and surrogate for the summary."""
     from .prescreen import PrescreenSearcher
 
-    alg = tuner._local_tuner._tune_config.search_alg
-    while alg is not None and not isinstance(alg, PrescreenSearcher):
-        alg = getattr(alg, "searcher", None)
-    if alg is None:
-        raise RuntimeError("restored search has no PrescreenSearcher")
-    return alg
+    searcher = PrescreenSearcher(cfg)
+    states = _saved_searcher_states(cfg)
+    if not states:
+        raise RuntimeError(f"no saved searcher state under {cfg.search_uri}")
+    searcher.restore_bytes(states[-1][1], states[-1][0])
+    return searcher
 
 
 def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> SearchOutcome:
@@ -385,9 +392,10 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
     elif best is not None:
         tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])
-    lost = tracker.close_lost_runs()
+    lost = tracker.close_lost_runs(set(searcher.rejected_ids))
     if lost:
-        print(f"nasseg: {lost} run(s) of trials lost with a killed driver are marked nasseg.role=lost")
+        print(f"nasseg: {lost} run(s) of trials or candidates lost with a killed driver are marked nasseg.role=lost")
+    tracker.log_progress(searcher.progress())
     searcher.surrogate.save(cfg.search_dir / "surrogate.json")
     tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
     write_report(cfg, tracker)

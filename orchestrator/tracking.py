@@ -26,7 +26,7 @@ from ray.tune import Callback
 from search_spaces import ArchSpec
 
 from .config import SearchConfig, sqlite_path
-from .prescreen import PrescreenSearcher, Rejection
+from .search_events import Rejection, SearchProgress
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
 STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
@@ -123,7 +123,9 @@ def _schema_version(path) -> str | None:
 
 
 class Tracker:
-    """MLflow bookkeeping of one search (plain client calls, no global active run)."""
+    """MLflow bookkeeping of one search (plain client calls, no global active run). Ray's trial
+    events reach it through :class:`MLflowTracking`, the searcher's through ``rejected`` and
+    ``progressed`` (it is one of the searcher's listeners)."""
 
     def __init__(self, cfg: SearchConfig) -> None:
         self.cfg = cfg
@@ -131,6 +133,7 @@ class Tracker:
         self._experiment_id: str | None = None
         self._parent_id: str | None = None
         self._runs: dict[str, str] = {}
+        self._logged_observations: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles callbacks and the searcher with the experiment state: keep only the config,
@@ -244,19 +247,41 @@ class Tracker:
             return rid
         return None
 
-    def close_lost_runs(self) -> int:
+    def close_lost_runs(self, rejected_ids: set[str]) -> int:
         """At the end of a search every trial is finished: a run still ``running`` belongs to a
-        trial lost with a killed driver and not re-created. It is kept (nothing recorded is
-        deleted) but moved out of the trial role: ``nasseg.role=lost``, status KILLED."""
-        lost = self._orphans()
+        trial lost with a killed driver and not re-created; a ``prescreened`` run whose candidate
+        the searcher does not know (``rejected_ids``) was logged after the searcher's last saved
+        state, before the kill, and was proposed again under a new id after the resume. Both are
+        kept (nothing recorded is deleted) but moved out of the trial role: ``nasseg.role=lost``,
+        ``nasseg.stage=lost``, status KILLED for the running ones."""
+        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial' and tags.`{STAGE}` = 'prescreened'"
+        forgotten = [run for run in self.client.search_runs([self.experiment_id], filter_string=flt, max_results=50000)
+                     if run.data.tags.get(TRIAL_ID) not in rejected_ids]
+        lost = self._orphans() + forgotten
         for run in lost:
             self.client.set_tag(run.info.run_id, ROLE, "lost")
+            if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
+                self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
             self.client.set_tag(run.info.run_id, STAGE, "lost")
-            self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
         return len(lost)
 
-    # -- events -----------------------------------------------------------------------------
-    def log_rejection(self, r: Rejection) -> None:
+    # -- the searcher's events (Tracker is a search_events.SearchListener) --------------------
+    def progressed(self, p: SearchProgress) -> None:
+        """Parent-run metrics, stepped by the surrogate's observations: re-proposals replaced by
+        random draws and the surrogate's Kendall tau. Written when a trial finishes (not on each
+        of the hundreds of rejections) and at the end of the search."""
+        if self._logged_observations == p.observations:
+            return
+        self._logged_observations = p.observations
+        self.log_progress(p)
+
+    def log_progress(self, p: SearchProgress) -> None:
+        metrics = {"duplicate_proposals": float(p.duplicates), "prescreened": float(p.rejections)}
+        if p.kendall_tau is not None:
+            metrics["surrogate_kendall_tau"] = p.kendall_tau
+        self.log_metrics(self.parent_id, metrics, step=p.observations)
+
+    def rejected(self, r: Rejection) -> None:
         """One finished ``prescreened`` child run: params (spec), reason, cost, prediction. Written
         in three calls (no lookup: a candidate id is new), since a search logs hundreds of these."""
         run = self.client.create_run(self.experiment_id, tags={
@@ -298,8 +323,8 @@ class Tracker:
 class MLflowTracking(Callback):
     """Ray Tune callback that mirrors trial events into the Tracker."""
 
-    def __init__(self, tracker: Tracker, searcher: PrescreenSearcher) -> None:
-        self.tracker, self.searcher = tracker, searcher
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
         self.node_history: dict[str, list[str]] = {}
         self.tags_of: dict[str, dict[str, str]] = {}   # tags already written per trial
 
@@ -343,12 +368,6 @@ class MLflowTracking(Callback):
         rid = self._run(trial)
         done = self.tracker.cfg.primary_objective in (trial.last_result or {})
         self.tracker.finish(rid, "trained" if done else "stopped")
-        tau = self.searcher.surrogate.kendall_tau()
-        n = len(self.searcher.surrogate.scores)
-        progress = {"duplicate_proposals": float(self.searcher.duplicates)}
-        if tau is not None:
-            progress["surrogate_kendall_tau"] = tau
-        self.tracker.log_metrics(self.tracker.parent_id, progress, step=n)
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)

@@ -39,11 +39,11 @@ class RayReporter:
             self._context.__exit__(None, None, None)
 
 
-def run_trial(config: dict[str, Any], search: dict[str, Any]) -> None:
-    """Ray Tune function trainable. ``config``: the searcher's TrialRequest; ``search``: SearchConfig dict."""
-    cfg = SearchConfig.from_dict(search)
+def run_trial(config: dict[str, Any], search: SearchConfig) -> None:
+    """Ray Tune function trainable. ``config``: the searcher's TrialRequest (Ray's search space
+    is a dict); ``search``: the search's config, the same object for every trial."""
     reporter = RayReporter()
     try:
-        make_evaluator(cfg.evaluator).run(TrialRequest.from_config(config), cfg, reporter)
+        make_evaluator(search.evaluator).run(TrialRequest.from_config(config), search, reporter)
     finally:
         reporter.close()

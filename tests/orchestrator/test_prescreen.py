@@ -14,14 +14,28 @@ def config(**kw):
     return SearchConfig.from_dict(base)
 
 
+class Recorder:
+    """A SearchListener that keeps what the searcher told it."""
+
+    def __init__(self):
+        self.rejections, self.progress = [], []
+
+    def rejected(self, rejection):
+        self.rejections.append(rejection)
+
+    def progressed(self, progress):
+        self.progress.append(progress)
+
+
 def fake_score(spec: ArchSpec) -> float:
     """A deterministic 'measured' score: bigger first stage, fewer tiles is better."""
     return 0.5 + 0.02 * spec.out_channel0 - 0.01 * hardware_cost(spec).tiles
 
 
 def test_infeasible_candidates_are_rejected_and_never_suggested():
-    rejected = []
-    s = PrescreenSearcher(config(constraints={"max_tiles": 12}), on_reject=rejected.append)
+    heard = Recorder()
+    rejected = heard.rejections
+    s = PrescreenSearcher(config(constraints={"max_tiles": 12}), listeners=[heard])
     for i in range(15):
         cfg = s.suggest(f"trial{i}")
         assert hardware_cost(ArchSpec.from_json(cfg["arch"])).tiles <= 12
@@ -34,8 +48,9 @@ def test_infeasible_candidates_are_rejected_and_never_suggested():
 
 
 def test_surrogate_ranks_once_it_has_enough_trials():
-    rejected = []
-    s = PrescreenSearcher(config(), on_reject=rejected.append)
+    heard = Recorder()
+    rejected = heard.rejections
+    s = PrescreenSearcher(config(), listeners=[heard])
     for i in range(3):  # pass-through phase: one candidate per trial, nothing rejected
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
         s.on_trial_complete(f"t{i}", {"dice_1d": fake_score(spec)})
@@ -45,6 +60,9 @@ def test_surrogate_ranks_once_it_has_enough_trials():
     assert len(rejected) == 3 and all(r.reason.startswith("surrogate: ranked") for r in rejected)
     assert all(r.predicted <= chosen["predicted"] for r in rejected)
     assert {r.for_trial for r in rejected} == {"t3"}
+    # one progress snapshot per finished trial and per rejection, counters as they were then
+    assert [p.observations for p in heard.progress] == [1, 2, 3, 3, 3, 3]
+    assert [p.rejections for p in heard.progress] == [0, 0, 0, 1, 2, 3]
 
 
 def test_stopped_and_failed_trials_do_not_feed_the_surrogate():
@@ -71,8 +89,11 @@ def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
         s.on_trial_complete(f"t{i}", {"dice_1d": fake_score(spec)})
     s.save(str(tmp_path / "state.pkl"))
-    restored = PrescreenSearcher(config())
+    heard = Recorder()
+    restored = PrescreenSearcher(config(), listeners=[heard])
     restored.restore(str(tmp_path / "state.pkl"))
+    assert heard.progress == [s.progress()]  # listeners learn the restored counters at once
+    assert heard.progress[0].observations == 4
     assert len(restored.proposals.study.trials) == len(s.proposals.study.trials)
     assert restored.surrogate.scores == s.surrogate.scores and restored.surrogate.ready
     assert restored.duplicates == s.duplicates
@@ -91,16 +112,17 @@ def test_restore_refuses_a_pickle_and_runs_none_of_it(tmp_path):
 
 
 def test_duplicate_architectures_are_not_trained_twice():
-    rejected = []
+    heard = Recorder()
     # a tiny space: only a handful of distinct architectures exist
     s = PrescreenSearcher(config(bounds={"out_channel0": [8], "k0": [3], "M": [1, 1], "R": [1, 1], "B": [1, 1],
                                          "convblock": [1], "widenfact": [0.5, 0.5], "up": ["resize"],
                                          "dec_width": [1.0], "dec_blocks": [1, 2], "skip": ["concat"]},
-                                 prescreen={"max_draws": 30}), on_reject=rejected.append)
+                                 prescreen={"max_draws": 30}), listeners=[heard])
     first, second = s.suggest("a")["arch"], s.suggest("b")["arch"]
     assert first != second  # only two distinct specs (dec_blocks 1 or 2)
     assert s.suggest("c") == Searcher.FINISHED  # the space is exhausted: the search ends, no error
     assert "exhausted" in s.finished_reason and "2 networks trained" in s.finished_reason
-    assert rejected == []  # repeats are counted, not logged as prescreened runs
+    assert heard.rejections == []  # repeats are counted, not logged as prescreened runs
     assert s.duplicates >= 30
+    assert heard.progress[-1].finished_reason == s.finished_reason  # listeners hear why it ended
     assert {t.state for t in s.proposals.study.trials} >= {optuna.trial.TrialState.FAIL}

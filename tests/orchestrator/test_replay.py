@@ -1,5 +1,9 @@
 """Search logic over many trials, in seconds: the real search loop (Ray Tune, ASHA, the
 prescreening searcher, MLflow) with the table evaluator instead of training."""
+import json
+import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -9,7 +13,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.orchestrator.replay import SMALL, TINY, write_table
-from tests.orchestrator.test_search_e2e import env_for, nasseg, runs_of
+from tests.orchestrator.test_search_e2e import NASSEG, env_for, nasseg, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -52,30 +56,69 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
 
 
-def test_a_replayed_100_trial_search_with_asha_and_prescreening_never_stalls(tmp_path):
-    # 100, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's loop
-    # costs 0.5-1 s per trial here (a 200-trial replay with the same assertions passed in 137 s;
-    # 150 trials took 185 s in a CI run)
-    proc, wall, client = search(tmp_path, "big", SMALL, trials=100, table_kw={"skip_every": 50, "epochs": 2},
-                                scheduler={"grace_period": 1, "reduction_factor": 2},
-                                prescreen={"candidates": 3, "min_observations": 8},
-                                train={"epochs": 2, "drift_times": [1, 86400]})
+def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
+    # 100 trials, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's
+    # loop costs 0.5-1 s per trial here (a 200-trial replay with the same assertions passed in
+    # 137 s). The driver is killed (-9) part-way and the search resumed: Ray restores the searcher
+    # (its JSON state) and the summary is read from the searcher Ray saved at the end.
+    name, table = "big", tmp_path / "big.jsonl"
+    write_table(table, SMALL, skip_every=50, epochs=2)
+    cfg = {**COMMON, "name": name, "trials": 100, "bounds": SMALL, "evaluator": f"table:{table}",
+           "scheduler": {"grace_period": 1, "reduction_factor": 2},
+           "prescreen": {"candidates": 3, "min_observations": 8}, "train": {"epochs": 2, "drift_times": [1, 86400]}}
+    (tmp_path / "big.yaml").write_text(yaml.safe_dump(cfg))
+    env = env_for(tmp_path)
+    start = time.time()
+    driver = subprocess.Popen(NASSEG + ["search", "big.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    seen = []
+    for line in driver.stdout:  # kill once 30 to 59 of the 100 trials are done
+        seen.append(line)
+        if re.search(r"trials [3-5]\d/100 done", line) or time.time() - start > 300:
+            break
+    assert driver.poll() is None, "".join(seen[-20:])
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    try:
+        os.killpg(driver.pid, signal.SIGKILL)  # the local Ray it started
+    except ProcessLookupError:
+        pass
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = {r.data.tags["nasseg.trial_id"] for r in runs_of(client, name, "trial")
+              if r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed")}
+    assert 30 <= len(before) < 100
+    proc = nasseg(["search", "big.yaml", "--resume"], tmp_path, env, timeout=600)
+    wall = time.time() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    trials = [r for r in runs_of(client, "big", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+    assert "resuming search 'big'" in proc.stdout
+    every = runs_of(client, name, "trial")
+    trials = [r for r in every if r.data.tags["nasseg.stage"] != "prescreened"]
     stages = [r.data.tags["nasseg.stage"] for r in trials]
     assert len(trials) == 100 and len({r.data.tags["nasseg.trial_id"] for r in trials}) == 100
+    assert before <= {r.data.tags["nasseg.trial_id"] for r in trials}
+    arches = [json.dumps({k: v for k, v in r.data.params.items() if k.startswith("arch.")}, sort_keys=True)
+              for r in trials]
+    assert len(set(arches)) == 100  # no network trained twice, across the kill
     assert stages.count("stopped") > 10 and stages.count("trained") > 10  # ASHA stopped the weak ones
     assert all(len(client.get_metric_history(r.info.run_id, "val_dice")) in (1, 2) for r in trials[:20]
                if r.data.tags["nasseg.stage"] != "failed")
     # the networks left out of the table fail their trials, with the reason on the run
     failed = [r for r in trials if r.data.tags["nasseg.stage"] == "failed"]
     assert all(r.info.status == "FAILED" and "not in the results table" in r.data.tags["nasseg.error"] for r in failed)
-    pre = [r for r in runs_of(client, "big", "trial") if r.data.tags["nasseg.stage"] == "prescreened"]
+    pre = [r for r in every if r.data.tags["nasseg.stage"] == "prescreened"]
     assert pre and all(r.data.tags["nasseg.reason"].startswith(("constraint:", "surrogate:")) for r in pre)
-    (parent,) = runs_of(client, "big", "search")
+    (parent,) = runs_of(client, name, "search")
     assert parent.info.status == "FINISHED" and parent.data.tags["nasseg.best_trial"]
-    print(f"100 replayed trials in {wall:.0f} s")
-    assert wall < 240
+    # the summary counts both runs of the search: the restored searcher kept its counters; the
+    # candidates rejected after its last saved state and before the kill are marked lost
+    lost = runs_of(client, name, "lost")
+    assert all(r.data.tags["nasseg.stage"] == "lost" for r in lost)
+    summary = re.search(r"finished: 100 trials .*?, (\d+) candidates prescreened out, (\d+) re-proposals", proc.stdout)
+    assert summary, proc.stdout[-2000:]
+    assert int(summary[1]) == len(pre) == parent.data.metrics["prescreened"]
+    assert int(summary[2]) == parent.data.metrics["duplicate_proposals"]
+    print(f"100 replayed trials, killed and resumed, in {wall:.0f} s")
+    assert wall < 300
 
 
 def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):

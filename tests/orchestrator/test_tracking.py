@@ -1,4 +1,5 @@
-"""Tracker bookkeeping after a driver kill: adopt re-created trials' runs, close lost ones."""
+"""Tracker bookkeeping after a driver kill: adopt re-created trials' runs, close lost ones
+(trials and prescreened candidates)."""
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import SearchConfig
+from orchestrator.search_events import Rejection
 from orchestrator.tracking import Tracker
 from tests.orchestrator.test_surrogate import specs
 
@@ -26,10 +28,18 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
     assert second.trial_run("new-c", b, {}, "running", live_ids={"new-c", "old-b"}) != run_b
     second.finish(run_a, "trained")
     second.finish(second.trial_run("new-c", b, {}, "running"), "trained")
-    assert second.close_lost_runs() == 1  # old-b: still running at the end
+    # candidates prescreened out by the killed driver after its searcher's last saved state: the
+    # restored searcher does not know c9, it proposed that network again under a new id
+    for cid in ("old-a-c1", "old-b-c9"):
+        first.rejected(Rejection(cid, cid[:5], a, "surrogate: ranked 2/3", 0.4, {"tiles": 3.0}))
+    assert second.close_lost_runs({"old-a-c1"}) == 2  # old-b: still running at the end; old-b-c9
     lost = second.client.get_run(run_b)
     assert lost.data.tags["nasseg.role"] == "lost" and lost.info.status == "KILLED"
-    assert second.close_lost_runs() == 0
+    (forgotten,) = [r for r in second.client.search_runs([second.experiment_id])
+                    if r.data.tags.get("nasseg.trial_id") == "old-b-c9"]
+    assert forgotten.data.tags["nasseg.role"] == "lost" and forgotten.data.tags["nasseg.stage"] == "lost"
+    assert forgotten.data.tags["nasseg.reason"] == "surrogate: ranked 2/3"  # kept as it was
+    assert second.close_lost_runs({"old-a-c1"}) == 0
 
 
 RACE = """
