@@ -23,7 +23,7 @@ from trainers.typed import check_value, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
 OBJECTIVE_DIRECTIONS = {"tiles": "min", "params": "min", "macs_per_px": "min", "digital_params": "min"}
-_DICE_OBJECTIVE = re.compile(r"(dice|iou|pq|f1_inst)_(digital|\d+(?:\.\d+)?[smhdy])")
+_DICE_OBJECTIVE = re.compile(r"(dice|iou|pq|f1_inst|ap50|map_dsb)_(digital|\d+(?:\.\d+)?[smhdy])")
 
 
 class ConfigError(ValueError):
@@ -35,7 +35,7 @@ def objective_direction(name: str) -> str:
         return OBJECTIVE_DIRECTIONS[name]
     if _DICE_OBJECTIVE.fullmatch(name):
         return "max"
-    raise ConfigError(f"objectives: unknown objective {name!r}; use e.g. dice_1d, dice_1y, f1_inst_30d, "
+    raise ConfigError(f"objectives: unknown objective {name!r}; use e.g. dice_1d, dice_1y, f1_inst_30d, map_dsb_1d, "
                       f"tiles, params, macs_per_px")
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from search_spaces import ArchSpec, hardware_cost, network_signature
+from trainers.heads import head
 
 CHECKPOINT_FILE = "trainer.pt"       # the training evaluator's checkpoint (tensors only)
 TABLE_CHECKPOINT_FILE = "table.json"  # the table evaluator's (the epoch reached)
@@ -101,14 +102,16 @@ class TrainingEvaluator:
         resume = reporter.checkpoint()
         if resume is not None:
             trainer.load(resume / CHECKPOINT_FILE)
-        cost = hardware_cost(request.spec, train_cfg.channels, 1, train_cfg.hwa.tile_size).as_dict()
+        cost = hardware_cost(request.spec, train_cfg.channels, trainer.head.channels, train_cfg.hwa.tile_size).as_dict()
         info = {**_placement(), "device": str(trainer.device)}
         static = {**cost, "started_at": time.time()}
 
         def on_epoch(metrics: dict[str, float], t: Trainer) -> None:
             values = {**metrics, **static}
             last = t.epoch == train_cfg.epochs
-            if last:  # the last epoch's report carries the drift evaluation
+            if last:  # the last epoch's report carries the tuned post-processing and the drift evaluation
+                if train_cfg.tune_postprocess:
+                    values.update(t.tune_postprocess())
                 values.update(t.drift_evaluation())
             values["trial_time_s"] = time.perf_counter() - started  # this process's own time
             with tempfile.TemporaryDirectory() as d:
@@ -168,7 +171,8 @@ class TableEvaluator:
                             f"train.epochs asks {cfg.train.epochs}")
         resume = reporter.checkpoint()
         done = json.loads((resume / TABLE_CHECKPOINT_FILE).read_text())["epoch"] if resume else 0
-        cost = hardware_cost(request.spec, cfg.train.channels, 1, cfg.train.hwa.tile_size).as_dict()
+        cost = hardware_cost(request.spec, cfg.train.channels, head(cfg.train.head).channels,
+                             cfg.train.hwa.tile_size).as_dict()
         static = {**cost, "started_at": time.time(), "trial_time_s": 0.0}
         for epoch in range(done + 1, len(epochs) + 1):
             last = epoch == len(epochs)

@@ -22,7 +22,7 @@ class NassegPyfunc:
     def predict(self, model_input, params=None) -> np.ndarray:
         import torch
 
-        from trainers.inference import predict_probability
+        from trainers.inference import predict_maps
         from trainers.transforms import val_transforms
 
         images = np.asarray(model_input, dtype=np.float32)
@@ -32,8 +32,8 @@ class NassegPyfunc:
         out = []
         for img in images:
             item = vt({"image": img, "label": np.zeros((1, *img.shape[1:]), np.float32)})
-            out.append(predict_probability(self.bundle.digital, torch.as_tensor(item["image"]),
-                                           self.bundle.meta["patch_size"])[0].numpy())
+            out.append(predict_maps(self.bundle.digital, torch.as_tensor(item["image"]),
+                                    self.bundle.meta["patch_size"], self.bundle.head)[0])
         return np.stack(out)
 
 

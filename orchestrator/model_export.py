@@ -1,7 +1,8 @@
 """Log the best trial's network to MLflow, register it, and load it back without unpickling.
 
 A registered nasseg model is data only: ``arch.json`` (the spec), ``nasseg_model.json`` (what
-inference needs: channels, patch size, threshold, training mode, HWA preset) and ``weights.pt``
+inference needs: channels, patch size, output head and its tuned post-processing, training
+mode, HWA preset) and ``weights.pt``
 (the analog network's state as plain tensors, ``trainers.analog.tensor_state_dict``). Loading
 rebuilds the network from our own code (spec + preset) and reads the weights with
 ``weights_only=True``: a file planted in the artifact store can fail the load, never run code.
@@ -25,6 +26,7 @@ from torch import nn
 
 from search_spaces import ArchSpec, SpecError, build
 from trainers.analog import HWAConfig, load_tensor_state_dict, to_analog, to_digital
+from trainers.heads import Head, PostProcess, head
 from trainers.tensor_files import UnsafeFileError, load_tensors
 from trainers.typed import from_mapping
 
@@ -70,6 +72,7 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
     spec = ArchSpec.from_json(state["spec"])
     train = state["config"]
     meta = {"channels": train["channels"], "patch_size": train["patch_size"], "threshold": train["threshold"],
+            "head": train["head"], "postprocess": state["postprocess"],
             "mode": train["mode"], "hwa": train["hwa"], "trial_id": trial_id, "search": cfg.name}
     run_id = tracker.trial_run(trial_id, spec, {}, "trained")
     mlflow.set_tracking_uri(cfg.resolved_tracking_uri())
@@ -109,8 +112,19 @@ class ModelBundle:
     def hwa(self) -> HWAConfig:
         return from_mapping(HWAConfig, self.meta["hwa"], "nasseg_model.json hwa")
 
+    @property
+    def head(self) -> Head:
+        return head(self.meta.get("head", "binary"))  # models from before heads existed: binary
+
+    @property
+    def postprocess(self) -> PostProcess:
+        """Tuned on the validation split after training (models from before: the threshold)."""
+        if "postprocess" in self.meta:
+            return PostProcess.from_dict(self.meta["postprocess"])
+        return PostProcess(threshold=float(self.meta["threshold"]))
+
     def _network(self) -> nn.Module:
-        return build(self.spec, in_channels=self.meta["channels"], out_channels=1)
+        return build(self.spec, in_channels=self.meta["channels"], out_channels=self.head.channels)
 
     def analog(self) -> nn.Module:
         """The analog network (aihwkit tiles) with the trained tile state."""

@@ -51,8 +51,7 @@ def predict_folder(model_uri: str, tracking_uri: str, images: list[Path], output
     from skimage.segmentation import find_boundaries
 
     from trainers.analog import drift_to, programmed_copy
-    from trainers.inference import predict_probability
-    from trainers.metrics import instances_from_probability
+    from trainers.inference import predict_instances
     from trainers.transforms import val_transforms
 
     from .model_export import load_bundle
@@ -71,8 +70,7 @@ def predict_folder(model_uri: str, tracking_uri: str, images: list[Path], output
         raw = read_image(path)
         image = to_channels(raw, bundle.meta["channels"])
         item = vt({"image": image, "label": np.zeros((1, *image.shape[1:]), np.float32)})
-        prob = predict_probability(model, item["image"], bundle.meta["patch_size"])[0].numpy()
-        labels = instances_from_probability(prob, bundle.meta["threshold"])
+        labels = predict_instances(model, item["image"], bundle.meta["patch_size"], bundle.head, bundle.postprocess)
         out = output_dir / f"{path.stem}_labels.tif"
         tifffile.imwrite(out, labels.astype(np.int32))
         fig, ax = plt.subplots(figsize=(6, 6 * labels.shape[0] / labels.shape[1]))

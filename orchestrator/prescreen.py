@@ -28,6 +28,7 @@ from ray.tune.search import Searcher
 
 from search_spaces import hardware_cost, sample_specs, violations
 from search_spaces.interface import NASSegSpace, SearchSpace
+from trainers.heads import head
 
 from .config import SearchConfig
 from .evaluation import TrialRequest
@@ -45,7 +46,7 @@ def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> Non
 
     if not any(v is not None for v in vars(cfg.constraints).values()):
         return
-    costs = [hardware_cost(s, cfg.train.channels, 1, cfg.train.hwa.tile_size)
+    costs = [hardware_cost(s, cfg.train.channels, head(cfg.train.head).channels, cfg.train.hwa.tile_size)
              for s in sample_specs(cfg.bounds, draws, cfg.seed)]
     if any(not violations(c, cfg.constraints) for c in costs):
         return
@@ -60,7 +61,8 @@ class PrescreenSearcher(Searcher):
         super().__init__(metric=cfg.primary_objective, mode="max")
         self.cfg = cfg
         # the space is rebuilt from the config (not pickled with Ray's experiment state)
-        self.space = space or NASSegSpace(cfg.bounds, cfg.constraints, cfg.train.channels, cfg.train.hwa.tile_size)
+        self.space = space or NASSegSpace(cfg.bounds, cfg.constraints, cfg.train.channels, cfg.train.hwa.tile_size,
+                                                  head(cfg.train.head).channels)
         self._signatures: dict[str, object] = {}  # arch JSON -> network signature (cache)
         self.proposals = Proposals(self.space, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
                                    cfg.seed, cfg.trials)

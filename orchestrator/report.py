@@ -111,8 +111,7 @@ def plot_overlays(cfg: SearchConfig, model_uri: str, path: Path, n_images: int =
 
     from trainers.analog import drift_to, programmed_copy
     from trainers.data import load_samples, split_by_image
-    from trainers.inference import predict_probability
-    from trainers.metrics import instances_from_probability
+    from trainers.inference import predict_instances
     from trainers.transforms import val_transforms
 
     from .model_export import load_bundle
@@ -131,7 +130,7 @@ def plot_overlays(cfg: SearchConfig, model_uri: str, path: Path, n_images: int =
         img = item["image"][0].numpy()
 
         def segment(model, image=item["image"]):
-            return instances_from_probability(predict_probability(model, image, bundle.meta["patch_size"])[0].numpy())
+            return predict_instances(model, image, bundle.meta["patch_size"], bundle.head, bundle.postprocess)
         for ax, (title, labels) in zip(row, [
                 ("ground truth", sample.label),
                 ("digital", segment(bundle.digital)), ("analog, 1 day after programming", segment(drifted))]):

@@ -30,8 +30,8 @@ from .search_events import Rejection, SearchProgress
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
 STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
-EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst")
-TRAIN_PARAMS = ("mode", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
+EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst", "val_ap50", "val_map_dsb")
+TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
 
 
 def connect(tracking_uri: str) -> MlflowClient:

@@ -59,6 +59,7 @@ class NASSegSpace:
     constraints: Constraints = field(default_factory=Constraints)
     in_channels: int = 1
     tile_size: int = 512
+    out_channels: int = 1             # the output head's channels (train.head: binary 1, contour 3)
     name: str = "nassegnet"
 
     def suggest(self, trial: TrialLike) -> ArchSpec:
@@ -74,10 +75,10 @@ class NASSegSpace:
         return encode_many(list(archs))
 
     def cost(self, arch: ArchSpec) -> dict[str, float]:
-        return hardware_cost(arch, self.in_channels, 1, self.tile_size).as_dict()
+        return hardware_cost(arch, self.in_channels, self.out_channels, self.tile_size).as_dict()
 
     def violations(self, arch: ArchSpec) -> list[str]:
-        return violations(hardware_cost(arch, self.in_channels, 1, self.tile_size), self.constraints)
+        return violations(hardware_cost(arch, self.in_channels, self.out_channels, self.tile_size), self.constraints)
 
     def params(self, arch: ArchSpec) -> dict[str, Any]:
         out = {}

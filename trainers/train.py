@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import Dataset
-from monai.losses import DiceCELoss
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler
 
@@ -38,8 +37,9 @@ from .analog import (
 )
 from .data import Sample
 from .device import limit_threads, select_device
-from .inference import predict_probability
-from .metrics import SegmentationScores
+from .heads import HEADS, PostProcess, head, tune
+from .inference import predict_maps
+from .metrics import SegmentationScores, instance_scores
 from .tensor_files import load_tensors
 from .transforms import train_transforms, val_transforms
 
@@ -77,7 +77,9 @@ class TrainConfig:
     num_threads: int = 1
     device: str = "auto"
     channels: int = 1
-    threshold: float = 0.5
+    threshold: float = 0.5             # foreground probability until post-processing is tuned
+    head: str = "binary"               # binary | contour (trainers.heads)
+    tune_postprocess: bool = True      # tune thresholds/seeds on validation after training
     drift_times: tuple[float, ...] = DRIFT_TIMES
     drift_reps: int = 3
     hwa: HWAConfig = field(default_factory=HWAConfig)
@@ -99,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"train.lr: must be > 0, got {self.lr}")
         if not self.drift_times or any(t <= 0 for t in self.drift_times):
             raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
+        if self.head not in HEADS:
+            raise ValueError(f"train.head: expected one of {', '.join(HEADS)}, got {self.head!r}")
         if self.channels not in (1, 3):
             raise ValueError(f"train.channels: must be 1 or 3, got {self.channels}")
 
@@ -126,11 +130,13 @@ class Trainer:
         limit_threads(cfg.num_threads)
         self.spec, self.cfg = spec, cfg
         self.device = select_device(cfg.device)
-        net = build(spec, in_channels=cfg.channels, out_channels=1, seed=cfg.seed)
+        self.head = head(cfg.head)
+        self.postprocess = PostProcess(threshold=cfg.threshold)  # until tune_postprocess()
+        net = build(spec, in_channels=cfg.channels, out_channels=self.head.channels, seed=cfg.seed)
         self.model: nn.Module = (to_analog(net, cfg.hwa) if cfg.mode == "analog" else net).to(self.device)
         self.optimizer = (analog_optimizer(self.model, cfg.lr, cfg.weight_decay) if cfg.mode == "analog"
                           else torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
-        self.loss_fn = DiceCELoss(sigmoid=True)
+        self.loss_fn = self.head.loss_fn()
         self.train_tf = train_transforms(cfg.patch_size)
         self.train_ds = Dataset(_as_items(train), transform=self.train_tf)
         vt = val_transforms()
@@ -155,7 +161,7 @@ class Trainer:
         losses = []
         for batch in loader:
             image = batch["image"].to(self.device)
-            target = (batch["label"] > 0).float().to(self.device)
+            target = self.head.target(batch["label"].to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.loss_fn(self.model(image), target)
             if not torch.isfinite(loss):
@@ -181,15 +187,27 @@ class Trainer:
         return self.history
 
     # -- evaluation -------------------------------------------------------------------------
+    def _val_maps(self, model: nn.Module) -> list[np.ndarray]:
+        return [predict_maps(model, item["image"], self.cfg.patch_size, self.head) for item in self.val_items]
+
     def evaluate(self, model: nn.Module | None = None) -> dict[str, float]:
-        """Dice, IoU, PQ and instance F1 of ``model`` (default: the one being trained) on
-        whole validation images. An analog model runs with its read/output noise, no drift."""
+        """Dice, IoU, PQ, instance F1, AP@0.5 and DSB mAP of ``model`` (default: the one being
+        trained) on whole validation images, with the current post-processing. An analog model
+        runs with its read/output noise, no drift."""
         model = self.model if model is None else model
-        scores = SegmentationScores(self.cfg.threshold)
-        for item in self.val_items:
-            prob = predict_probability(model, item["image"], self.cfg.patch_size)
-            scores.add(prob, item["label"])
+        scores = SegmentationScores()
+        for item, maps in zip(self.val_items, self._val_maps(model), strict=True):
+            scores.add(self.head.instances(maps, self.postprocess), item["label"])
         return scores.result()
+
+    def tune_postprocess(self) -> dict[str, float]:
+        """Choose the post-processing (threshold, seed) with the best DSB mAP on the validation
+        images of the trained model (analog: with its read noise, before programming); it is then
+        used by every later evaluation and stored with the model. Returns it as ``pp_*`` values."""
+        maps = self._val_maps(self.model)
+        labels = [item["label"][0].cpu().numpy().astype(np.int32) for item in self.val_items]
+        self.postprocess, best = tune(self.head, maps, labels, lambda p, t: instance_scores(t, p)["map_dsb"])
+        return {"pp_threshold": self.postprocess.threshold, "pp_seed": self.postprocess.seed, "pp_val_map_dsb": best}
 
     def drift_evaluation(self) -> dict[str, float]:
         """Scores of the same weights digitally and after PCM programming + drift.
@@ -226,7 +244,8 @@ class Trainer:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"epoch": self.epoch, "model": tensor_state_dict(self.model), "optimizer": self.optimizer.state_dict(),
-                    "history": self.history, "spec": self.spec.to_json(), "config": self.cfg.as_dict()}, path)
+                    "history": self.history, "spec": self.spec.to_json(), "config": self.cfg.as_dict(),
+                    "postprocess": self.postprocess.as_dict()}, path)
         return path
 
     def load(self, path: str | Path) -> None:
@@ -238,4 +257,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
+        if "postprocess" in state:
+            self.postprocess = PostProcess.from_dict(state["postprocess"])
 

@@ -18,6 +18,12 @@ def test_demo_config_is_valid_and_round_trips():
     assert cfg.flat_params()["train.hwa.tile_size"] == "512"
 
 
+def test_instance_scores_can_be_the_objective(tmp_path):
+    cfg = SearchConfig.from_yaml(write(tmp_path, "objectives: [map_dsb_1d, tiles]\ntrain: {head: distance}\n"))
+    assert cfg.primary_objective == "map_dsb_1d" and cfg.modes == ["max", "min"] and cfg.train.head == "distance"
+    assert SearchConfig.from_yaml(write(tmp_path, "objectives: [ap50_30d]\n")).modes == ["max"]
+
+
 def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     (tmp_path / "stage1_train" / "x").mkdir(parents=True)
     cfg = SearchConfig.from_yaml("configs/dsb2018.yaml", {"data": f"dsb2018:{tmp_path / 'stage1_train'}"})
@@ -53,6 +59,7 @@ def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     ("objectives: [accuracy]\n", "objectives: unknown objective 'accuracy'"),
     ("objectives: [tiles, dice_1d]\n", "first objective must be a quality score"),
     ("objectives: [dice_2d]\n", "needs drift time 2d"),
+    ("train: {head: stardist}\n", "train.head: expected one of binary, contour, distance"),
     ("space: huge\n", "space: unknown preset 'huge'"),
     ("bounds:\n  M: [1, 9]\n", "bounds.M"),
     ("constraints:\n  max_tiles: lots\n", "constraints.max_tiles: expected an integer, got str 'lots'"),

@@ -3,6 +3,7 @@
 Checks the MLflow contract run by run, the registered model, ``predict`` and ``report``,
 failure injection, the exit codes for bad input, and kill -9 of the driver + resume.
 """
+import json
 import os
 import re
 import signal
@@ -31,7 +32,8 @@ val_fraction: 0.34
 seed: 1
 objectives: [dice_1d, tiles]
 constraints: {max_tiles: 20}
-train: {epochs: 2, steps_per_epoch: 2, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+train: {epochs: 2, steps_per_epoch: 2, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400],
+        head: contour}
 prescreen: {candidates: 3, min_observations: 2}
 resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
 """
@@ -117,6 +119,12 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     trained = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "trained"]
     best = max(trained, key=lambda r: r.data.metrics["dice_1d"])  # the top scorer is always Pareto-optimal
     assert best.data.tags["nasseg.trial_id"] == best_id
+    # the model carries its head and the post-processing tuned on validation after training
+    (meta,) = (e2e["dir"] / "nasseg_runs" / "mlartifacts").rglob("nasseg_model.json")
+    meta = json.loads(meta.read_text())
+    assert meta["head"] == "contour" and meta["postprocess"]["threshold"] == best.data.metrics["pp_threshold"]
+    assert meta["postprocess"]["seed"] == best.data.metrics["pp_seed"]
+    assert {"map_dsb_1d", "ap50_1d", "val_map_dsb"} <= set(best.data.metrics)
     src = tmp_path / "in"
     src.mkdir()
     rng = np.random.default_rng(0)

@@ -44,4 +44,13 @@ def test_the_production_searcher_runs_on_the_nb201_space(table):
         s.on_trial_complete(f"t{i}", {"dice_1d": table[arch]["analog_drift_86400"] / 100})
     assert len(set(seen)) == 30  # never the same network twice
     assert s.surrogate.ready and s.rejections > 0  # the surrogate ranked candidates
-    assert s.space.encode(seen[:2]).shape == (2, 30) and s.space.encode(seen[:1]).sum() == 6
+    assert s.space.encode(seen[:2]).shape == (2, 30 + 5 + 180)
+
+
+def test_the_cell_encoding_by_hand():
+    x = NB201Space().encode([(2, 1, 0, 3, 2, 4)])[0]
+    onehot, counts, paths = x[:30], x[30:35], x[35:]
+    assert list(np.nonzero(onehot)[0]) == [2, 6, 10, 18, 22, 29]  # edge * 5 + op
+    assert list(counts) == [1, 1, 2, 1, 1]
+    # paths 0->3 (edge 3: op 3), 0->1->3 (ops 2, 2), 0->2->3 (1, 4), 0->1->2->3 (2, 0, 4)
+    assert list(np.nonzero(paths)[0]) == [3, 5 + 2 * 5 + 2, 30 + 1 * 5 + 4, 55 + 2 * 25 + 0 * 5 + 4]
