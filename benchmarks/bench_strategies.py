@@ -138,9 +138,12 @@ _WORKER: dict = {}
 
 
 def _init_worker(strategies: dict, metric: str, budget: int) -> None:
-    """Each worker process reads the table once."""
+    """Each worker process reads the table once, and computes on one thread (the workers are
+    the parallelism: torch's threads in the GP sampler would fight over the cores)."""
     import optuna
+    import torch
 
+    torch.set_num_threads(1)
     from search_spaces.nb201 import load_analog_nasbench
 
     logging.getLogger("optuna").setLevel(logging.WARNING)
@@ -174,6 +177,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0-24", help="A-B, inclusive")
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--candidates", type=int, default=8, help="candidates per trial of tpe+prescreen")
+    ap.add_argument("--strategies", nargs="+", help="a subset of: random evolution gp tpe tpe+prescreen (default: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--write", action="store_true", help="plot + table into benchmarks/RESULTS.md")
@@ -198,6 +202,11 @@ def main() -> None:
         "tpe": dict(fn=run_searcher, candidates=1),
         DEFAULT: dict(fn=run_searcher, candidates=args.candidates, probe=probe),
     }
+    if args.strategies:
+        unknown = sorted(set(args.strategies) - set(strategies))
+        if unknown:
+            sys.exit(f"bench_strategies: error: --strategies: unknown {', '.join(unknown)}")
+        strategies = {k: v for k, v in strategies.items() if k in args.strategies}
     out = {"metric": args.metric, "budget": args.budget, "seeds": seeds, "default": DEFAULT, "strategies": {},
            "table": {"networks": len(table), "best": best, "top1pct_threshold": top1}}
     jobs = [(name, seed) for name in strategies for seed in seeds]
@@ -256,7 +265,7 @@ def results_text(out: dict) -> str:
         mark = " (default)" if name == out["default"] else ""
         lines.append(f"| {name}{mark} | {e['median']:.1f} [{e['q25']:.1f}, {e['q75']:.1f}] | " + " | ".join(cells)
                      + f" | {s['seconds']:.0f} |")
-    tau = out["strategies"][out["default"]].get("surrogate_kendall_tau")
+    tau = out["strategies"].get(out["default"], {}).get("surrogate_kendall_tau")
     if tau:
         lines += ["", "Surrogate ranking quality (Kendall tau on 1,000 unseen cells): "
                   + ", ".join(f"after {n} observations {v['median']:.2f} [{v['q25']:.2f}, {v['q75']:.2f}]"

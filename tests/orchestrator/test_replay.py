@@ -12,6 +12,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from tests.crafted import plant_pickle
 from tests.orchestrator.replay import SMALL, TINY, write_table
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, nasseg, runs_of
 
@@ -84,9 +85,20 @@ def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
     except ProcessLookupError:
         pass
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    before = {r.data.tags["nasseg.trial_id"] for r in runs_of(client, name, "trial")
+    runs_before = [r for r in runs_of(client, name, "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+    before = {r.data.tags["nasseg.trial_id"] for r in runs_before
               if r.data.tags["nasseg.stage"] in ("trained", "stopped", "failed")}
     assert 30 <= len(before) < 100
+    # the searcher state under the storage folder is read as data: a planted pickle fails the
+    # resume with one line and runs nothing; the real state (JSON) resumes
+    states = sorted((tmp_path / "nasseg_runs" / name).glob("searcher-state-*.pkl"))
+    real = states[-1].read_bytes()
+    assert real.startswith(b"{")
+    _, marker = plant_pickle(states[-1], tmp_path)
+    proc = nasseg(["search", "big.yaml", "--resume"], tmp_path, env)
+    assert proc.returncode == 2 and "searcher state is not readable" in proc.stderr.strip().splitlines()[-1]
+    assert not marker.exists()
+    states[-1].write_bytes(real)
     proc = nasseg(["search", "big.yaml", "--resume"], tmp_path, env, timeout=600)
     wall = time.time() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -96,6 +108,10 @@ def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
     stages = [r.data.tags["nasseg.stage"] for r in trials]
     assert len(trials) == 100 and len({r.data.tags["nasseg.trial_id"] for r in trials}) == 100
     assert before <= {r.data.tags["nasseg.trial_id"] for r in trials}
+    # runs of trials that were running at the kill were reused (same run id), not duplicated
+    assert {r.info.run_id for r in runs_before} <= {r.info.run_id for r in trials} | \
+        {r.info.run_id for r in runs_of(client, name, "lost")}
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in trials)
     arches = [json.dumps({k: v for k, v in r.data.params.items() if k.startswith("arch.")}, sort_keys=True)
               for r in trials]
     assert len(set(arches)) == 100  # no network trained twice, across the kill
