@@ -132,14 +132,15 @@ def test_contour_head_trains_tunes_and_keeps_its_post_processing(data, tmp_path)
     """The 3-class head: 3 output channels on an analog tile, it learns, the post-processing is
     tuned on validation (a grid point, never worse than the untuned one) and saved with the model."""
     train, val = data
-    cfg = TrainConfig(mode="analog", head="contour", epochs=3, steps_per_epoch=10, batch_size=8, patch_size=48,
+    cfg = TrainConfig(mode="analog", head="contour", epochs=4, steps_per_epoch=15, batch_size=8, patch_size=48,
                       num_threads=2, drift_reps=1, drift_times=(86400.0,), seed=0)
     trainer = Trainer(SPEC, train, val, cfg)
     assert count_tiles(trainer.model) == hardware_cost(SPEC, 1, 3).tiles
     untrained = trainer.evaluate()
     trainer.fit()
     trained = trainer.history[-1]
-    # measured here: Dice 0.09 -> 0.86, mAP 0.0 -> 0.25 after 30 steps
+    # measured here: Dice 0.16 -> 0.75, mAP 0.0 -> 0.05 after 60 steps (it learns nothing in 30;
+    # the 3-class head starts slower than the binary one)
     assert trained["val_dice"] > untrained["dice"] + 0.3 and trained["val_map_dsb"] > untrained["map_dsb"]
     tuned = trainer.tune_postprocess()
     assert trainer.postprocess in trainer.head.grid and tuned["pp_seed"] == trainer.postprocess.seed
