@@ -86,6 +86,30 @@ def test_synthetic_is_seeded_and_sized():
         assert fg > 2 * bg  # nuclei brighter than background
 
 
+def _touching_pairs(label):
+    """Pairs of different nuclei that share an edge between two pixels."""
+    pairs = set()
+    for a, b in ((label[1:], label[:-1]), (label[:, 1:], label[:, :-1])):
+        both = (a > 0) & (b > 0) & (a != b)
+        pairs |= {tuple(sorted(p)) for p in zip(a[both].tolist(), b[both].tolist(), strict=True)}
+    return pairs
+
+
+def test_synthetic_has_clumps_sizes_densities_and_a_brightfield_variant():
+    samples = load_samples("synthetic:16", seed=0)
+    assert sum(len(_touching_pairs(s.label)) >= 2 for s in samples) >= 12  # touching nuclei in most images
+    counts = [int(s.label.max()) for s in samples]
+    assert max(counts) >= 2 * min(counts)  # sparse and crowded fields
+    areas = [np.bincount(s.label.ravel())[1:].mean() for s in samples]
+    assert max(areas) >= 2 * min(areas)  # magnification varies
+    bright = load_samples("synthetic-brightfield:16", seed=0)
+    for f, b in zip(samples, bright, strict=True):
+        assert np.array_equal(f.label, b.label)  # the same nuclei, another modality
+        fg, bg = b.image[0][b.label > 0].mean(), b.image[0][b.label == 0].mean()
+        assert fg < 0.6 * bg  # dark nuclei on a light field
+    assert bright[0].name.startswith("synthetic-brightfield")
+
+
 def test_bad_inputs_raise_data_error_naming_the_problem(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         load_samples(f"folder:{tmp_path / 'nope'}")
