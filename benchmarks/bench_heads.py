@@ -88,7 +88,7 @@ def overlay(trainer, head: str, seed: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--heads", nargs="+", default=["binary", "contour"])
+    ap.add_argument("--heads", nargs="+", default=["binary", "contour", "distance"])
     ap.add_argument("--seeds", default="0-2", help="A-B, inclusive (data, split and training seed)")
     ap.add_argument("--data", default="synthetic:24")
     ap.add_argument("--epochs", type=int, default=6)

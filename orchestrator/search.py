@@ -443,8 +443,8 @@ def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
 
 def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
     print(f"\nnasseg: search {o.name!r} finished: {o.trials} trials ({o.trained} trained, {o.stopped} stopped by "
-          f"ASHA, {o.failed} failed), {o.prescreened} candidates prescreened out, {o.duplicates} re-proposals "
-          f"of known networks replaced by random draws")
+          f"ASHA, {o.failed} failed), {o.prescreened} candidate{'' if o.prescreened == 1 else 's'} prescreened out, "
+          f"{o.duplicates} re-proposal{'' if o.duplicates == 1 else 's'} of known networks replaced by random draws")
     if o.stop_reason:
         print(f"  ended early: {o.stop_reason}")
     if o.no_result:

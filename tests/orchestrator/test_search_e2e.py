@@ -104,7 +104,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
         if reason.startswith("constraint: tiles"):
             assert r.data.metrics["tiles"] > 20
         assert "val_dice" not in r.data.metrics  # never reached a worker
-    assert f"{len(pre)} candidates prescreened out" in e2e["stdout"]
+    assert f"{len(pre)} candidate{'' if len(pre) == 1 else 's'} prescreened out" in e2e["stdout"]
 
 
 def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
