@@ -392,7 +392,7 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
     elif best is not None:
         tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])
-    lost = tracker.close_lost_runs(set(searcher.rejected_ids))
+    lost = tracker.close_lost_runs(set(searcher.rejected_ids), set(searcher.candidate_of))
     if lost:
         print(f"nasseg: {lost} run(s) of trials or candidates lost with a killed driver are marked nasseg.role=lost")
     tracker.log_progress(searcher.progress())

@@ -247,21 +247,27 @@ class Tracker:
             return rid
         return None
 
-    def close_lost_runs(self, rejected_ids: set[str]) -> int:
-        """At the end of a search every trial is finished: a run still ``running`` belongs to a
-        trial lost with a killed driver and not re-created; a ``prescreened`` run whose candidate
-        the searcher does not know (``rejected_ids``) was logged after the searcher's last saved
-        state, before the kill, and was proposed again under a new id after the resume. Both are
-        kept (nothing recorded is deleted) but moved out of the trial role: ``nasseg.role=lost``,
-        ``nasseg.stage=lost``, status KILLED for the running ones."""
-        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial' and tags.`{STAGE}` = 'prescreened'"
-        forgotten = [run for run in self.client.search_runs([self.experiment_id], filter_string=flt, max_results=50000)
-                     if run.data.tags.get(TRIAL_ID) not in rejected_ids]
-        lost = self._orphans() + forgotten
+    def close_lost_runs(self, rejected_ids: set[str], trial_ids: set[str]) -> int:
+        """At the end of a search, runs of work that a killed driver did after the last snapshot
+        of the experiment and of the searcher, and that the resumed search redid under new ids:
+        a trial run still ``running`` (not re-created), a finished trial run whose trial the
+        searcher does not know (``trial_ids``; it finished after the snapshot, and its network
+        was proposed and trained again), a ``prescreened`` run whose candidate the searcher does
+        not know (``rejected_ids``). All are kept (nothing recorded is deleted) but moved out of
+        the trial role: ``nasseg.role=lost``, ``nasseg.stage=lost`` (the old stage in
+        ``nasseg.lost_stage``), status KILLED for the running ones. The ``trial`` role then holds
+        exactly the search's trials and the candidates its searcher rejected."""
+        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial'"
+        runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=50000)
+        lost = [run for run in runs if (
+            run.data.tags.get(STAGE) == "running"
+            or (run.data.tags.get(STAGE) == "prescreened" and run.data.tags.get(TRIAL_ID) not in rejected_ids)
+            or (run.data.tags.get(STAGE) in ("trained", "stopped", "failed") and run.data.tags.get(TRIAL_ID) not in trial_ids))]
         for run in lost:
             self.client.set_tag(run.info.run_id, ROLE, "lost")
             if run.info.status == RunStatus.to_string(RunStatus.RUNNING):
                 self.client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            self.client.set_tag(run.info.run_id, "nasseg.lost_stage", run.data.tags.get(STAGE, ""))
             self.client.set_tag(run.info.run_id, STAGE, "lost")
         return len(lost)
 

@@ -20,6 +20,9 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
     first = Tracker(cfg)  # the driver that is killed: two trials running
     run_a = first.trial_run("old-a", a, {"candidate": "old-a-c0"}, "running")
     run_b = first.trial_run("old-b", b, {"candidate": "old-b-c0"}, "running")
+    # a trial that finished after the last snapshot: the resumed searcher does not know it
+    run_d = first.trial_run("old-d", b, {"candidate": "old-d-c0"}, "running")
+    first.finish(run_d, "stopped")
     second = Tracker(cfg)  # the resumed driver re-creates trial a under a new id
     assert second.trial_run("new-a", a, {"candidate": "new-a-c0"}, "running", live_ids={"new-a"}) == run_a
     run = second.client.get_run(run_a)
@@ -32,14 +35,19 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
     # restored searcher does not know c9, it proposed that network again under a new id
     for cid in ("old-a-c1", "old-b-c9"):
         first.rejected(Rejection(cid, cid[:5], a, "surrogate: ranked 2/3", 0.4, {"tiles": 3.0}))
-    assert second.close_lost_runs({"old-a-c1"}) == 2  # old-b: still running at the end; old-b-c9
+    known = {"new-a", "new-c"}  # the trials the resumed searcher suggested or restored
+    assert second.close_lost_runs({"old-a-c1"}, known) == 3  # old-b still running; old-d; old-b-c9
     lost = second.client.get_run(run_b)
     assert lost.data.tags["nasseg.role"] == "lost" and lost.info.status == "KILLED"
+    finished = second.client.get_run(run_d)
+    assert finished.data.tags["nasseg.role"] == "lost" and finished.data.tags["nasseg.lost_stage"] == "stopped"
+    assert finished.info.status == "FINISHED"  # its status and results stay as recorded
+    assert second.client.get_run(run_a).data.tags["nasseg.role"] == "trial"
     (forgotten,) = [r for r in second.client.search_runs([second.experiment_id])
                     if r.data.tags.get("nasseg.trial_id") == "old-b-c9"]
     assert forgotten.data.tags["nasseg.role"] == "lost" and forgotten.data.tags["nasseg.stage"] == "lost"
     assert forgotten.data.tags["nasseg.reason"] == "surrogate: ranked 2/3"  # kept as it was
-    assert second.close_lost_runs({"old-a-c1"}) == 0
+    assert second.close_lost_runs({"old-a-c1"}, known) == 0
 
 
 RACE = """
