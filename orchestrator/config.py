@@ -17,7 +17,9 @@ from typing import Any
 import yaml
 
 from search_spaces import PRESETS, Constraints, SpaceBounds
+from search_spaces.interface import NASSegSpace
 from trainers.data import DataError, check_data_spec
+from trainers.heads import head
 from trainers.train import TrainConfig
 from trainers.typed import check_value, from_mapping
 
@@ -107,6 +109,12 @@ class SearchConfig:
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
 
     # -- derived ----------------------------------------------------------------------------
+    def nasseg_space(self) -> NASSegSpace:
+        """The NASSegNet space this search samples, costed as its networks are trained: input
+        channels, the output head's channels, crossbar tile size, and the constraints."""
+        return NASSegSpace(self.bounds, self.constraints, self.train.channels, self.train.hwa.tile_size,
+                           head(self.train.head).channels)
+
     @property
     def primary_objective(self) -> str:
         return self.objectives[0]

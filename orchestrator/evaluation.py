@@ -22,8 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from search_spaces import ArchSpec, hardware_cost, network_signature
-from trainers.heads import head
+from search_spaces import ArchSpec, network_signature
 
 CHECKPOINT_FILE = "trainer.pt"       # the training evaluator's checkpoint (tensors only)
 TABLE_CHECKPOINT_FILE = "table.json"  # the table evaluator's (the epoch reached)
@@ -102,7 +101,7 @@ class TrainingEvaluator:
         resume = reporter.checkpoint()
         if resume is not None:
             trainer.load(resume / CHECKPOINT_FILE)
-        cost = hardware_cost(request.spec, train_cfg.channels, trainer.head.channels, train_cfg.hwa.tile_size).as_dict()
+        cost = cfg.nasseg_space().cost(request.spec)
         info = {**_placement(), "device": str(trainer.device)}
         static = {**cost, "started_at": time.time()}
 
@@ -171,8 +170,7 @@ class TableEvaluator:
                             f"train.epochs asks {cfg.train.epochs}")
         resume = reporter.checkpoint()
         done = json.loads((resume / TABLE_CHECKPOINT_FILE).read_text())["epoch"] if resume else 0
-        cost = hardware_cost(request.spec, cfg.train.channels, head(cfg.train.head).channels,
-                             cfg.train.hwa.tile_size).as_dict()
+        cost = cfg.nasseg_space().cost(request.spec)
         static = {**cost, "started_at": time.time(), "trial_time_s": 0.0}
         for epoch in range(done + 1, len(epochs) + 1):
             last = epoch == len(epochs)

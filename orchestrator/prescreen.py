@@ -26,9 +26,8 @@ import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
-from search_spaces import hardware_cost, sample_specs, violations
-from search_spaces.interface import NASSegSpace, SearchSpace
-from trainers.heads import head
+from search_spaces import sample_specs
+from search_spaces.interface import SearchSpace
 
 from .config import SearchConfig
 from .evaluation import TrialRequest
@@ -46,13 +45,13 @@ def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> Non
 
     if not any(v is not None for v in vars(cfg.constraints).values()):
         return
-    costs = [hardware_cost(s, cfg.train.channels, head(cfg.train.head).channels, cfg.train.hwa.tile_size)
-             for s in sample_specs(cfg.bounds, draws, cfg.seed)]
-    if any(not violations(c, cfg.constraints) for c in costs):
+    space = cfg.nasseg_space()
+    reasons = [space.violations(s) for s in sample_specs(cfg.bounds, draws, cfg.seed)]
+    if any(not r for r in reasons):
         return
-    smallest = min(costs, key=lambda c: len(violations(c, cfg.constraints)))
+    closest = min(reasons, key=len)
     raise ConfigError(f"constraints: no network of the search space meets them (checked the smallest and "
-                      f"{draws} random ones; the closest breaks {'; '.join(violations(smallest, cfg.constraints))})")
+                      f"{draws} random ones; the closest breaks {'; '.join(closest)})")
 
 
 class PrescreenSearcher(Searcher):
@@ -61,8 +60,7 @@ class PrescreenSearcher(Searcher):
         super().__init__(metric=cfg.primary_objective, mode="max")
         self.cfg = cfg
         # the space is rebuilt from the config (not pickled with Ray's experiment state)
-        self.space = space or NASSegSpace(cfg.bounds, cfg.constraints, cfg.train.channels, cfg.train.hwa.tile_size,
-                                                  head(cfg.train.head).channels)
+        self.space = space or cfg.nasseg_space()
         self._signatures: dict[str, object] = {}  # arch JSON -> network signature (cache)
         self.proposals = Proposals(self.space, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
                                    cfg.seed, cfg.trials)

@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -213,8 +214,8 @@ def check_saved_searcher_state(cfg: SearchConfig) -> None:
     afresh, which would mix a new search into the old one's records."""
     from .prescreen import PrescreenSearcher
 
-    for path, raw in _saved_searcher_states(cfg):
-        PrescreenSearcher(cfg).restore_bytes(raw, path)
+    for path, read in _saved_searcher_states(cfg):
+        PrescreenSearcher(cfg).restore_bytes(read(), path)
 
 
 def preflight(cfg: SearchConfig) -> None:
@@ -344,21 +345,24 @@ def _search_task(cfg: SearchConfig, resume: bool) -> SearchOutcome:
     return run_search(cfg, resume)
 
 
-def _saved_searcher_states(cfg: SearchConfig) -> list[tuple[str, bytes]]:
-    """(path, content) of every searcher state Ray saved for this search, oldest session first
-    (Ray names them by the session's start time)."""
+def _saved_searcher_states(cfg: SearchConfig) -> list[tuple[str, Callable[[], bytes]]]:
+    """(path, reader of its content) of every searcher state Ray saved for this search, oldest
+    session first (Ray names them by the session's start time)."""
     import pyarrow.fs
     from ray.tune.search import Searcher
 
     fs, root = pyarrow.fs.FileSystem.from_uri(cfg.search_uri)
     pattern = re.compile(re.escape(Searcher.CKPT_FILE_TMPL).replace(r"\{\}", ".*"))
     files = sorted(f.path for f in fs.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True))
-                    if f.type == pyarrow.fs.FileType.File and pattern.fullmatch(f.base_name))
-    states = []
-    for path in files:
-        with fs.open_input_stream(path) as stream:
-            states.append((path, stream.read()))
-    return states
+                   if f.type == pyarrow.fs.FileType.File and pattern.fullmatch(f.base_name))
+
+    def reader(path: str) -> Callable[[], bytes]:
+        def read() -> bytes:
+            with fs.open_input_stream(path) as stream:
+                return stream.read()
+        return read
+
+    return [(path, reader(path)) for path in files]
 
 
 def final_searcher(cfg: SearchConfig):
@@ -366,11 +370,12 @@ def final_searcher(cfg: SearchConfig):
     the final trial, fresh or resumed run alike): its counters and surrogate for the summary."""
     from .prescreen import PrescreenSearcher
 
-    searcher = PrescreenSearcher(cfg)
     states = _saved_searcher_states(cfg)
     if not states:
         raise RuntimeError(f"no saved searcher state under {cfg.search_uri}")
-    searcher.restore_bytes(states[-1][1], states[-1][0])
+    path, read = states[-1]
+    searcher = PrescreenSearcher(cfg)
+    searcher.restore_bytes(read(), path)
     return searcher
 
 

@@ -40,8 +40,6 @@ from skimage.measure import label as connected_components
 from skimage.morphology import remove_small_objects
 from skimage.segmentation import watershed
 
-HEADS = ("binary", "contour", "distance")
-
 
 @dataclass(frozen=True)
 class PostProcess:
@@ -163,7 +161,7 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
 
 
 def connected_relabel(labels: np.ndarray) -> np.ndarray:
-    """Labels 1..n in order of first appearance (ids may have gaps after merging steps)."""
+    """The same regions labelled 1..n, in the order of their old ids (which may have gaps)."""
     ids, inverse = np.unique(labels, return_inverse=True)
     out = inverse.reshape(labels.shape).astype(np.int32)
     return out if ids[0] == 0 else out + 1
@@ -179,14 +177,14 @@ DISTANCE = Head("distance", 2, tuple(PostProcess(t, s) for t, s in
                                      itertools.product(_THRESHOLDS, (0.2, 0.3, 0.4, 0.5, 0.6, 0.7))))
 
 
+_BY_NAME = {h.name: h for h in (BINARY, CONTOUR, DISTANCE)}
+HEADS = tuple(_BY_NAME)
+
+
 def head(name: str) -> Head:
-    if name == "binary":
-        return BINARY
-    if name == "contour":
-        return CONTOUR
-    if name == "distance":
-        return DISTANCE
-    raise ValueError(f"train.head: expected one of {HEADS}, got {name!r}")
+    if name not in _BY_NAME:
+        raise ValueError(f"train.head: expected one of {', '.join(HEADS)}, got {name!r}")
+    return _BY_NAME[name]
 
 
 def tune(hd: Head, maps: Sequence[np.ndarray], labels: Sequence[np.ndarray],

@@ -37,7 +37,7 @@ from .analog import (
 )
 from .data import Sample
 from .device import limit_threads, select_device
-from .heads import HEADS, PostProcess, head, tune
+from .heads import PostProcess, head, tune
 from .inference import predict_maps
 from .metrics import SegmentationScores, instance_scores
 from .tensor_files import load_tensors
@@ -78,7 +78,7 @@ class TrainConfig:
     device: str = "auto"
     channels: int = 1
     threshold: float = 0.5             # foreground probability until post-processing is tuned
-    head: str = "binary"               # binary | contour (trainers.heads)
+    head: str = "binary"               # binary | contour | distance (trainers.heads)
     tune_postprocess: bool = True      # tune thresholds/seeds on validation after training
     drift_times: tuple[float, ...] = DRIFT_TIMES
     drift_reps: int = 3
@@ -101,8 +101,7 @@ class TrainConfig:
             raise ValueError(f"train.lr: must be > 0, got {self.lr}")
         if not self.drift_times or any(t <= 0 for t in self.drift_times):
             raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
-        if self.head not in HEADS:
-            raise ValueError(f"train.head: expected one of {', '.join(HEADS)}, got {self.head!r}")
+        head(self.head)  # ValueError naming train.head and the choices
         if self.channels not in (1, 3):
             raise ValueError(f"train.channels: must be 1 or 3, got {self.channels}")
 
