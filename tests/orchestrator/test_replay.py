@@ -123,7 +123,16 @@ def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
                if r.data.tags["nasseg.stage"] != "failed")
     # the networks left out of the table fail their trials, with the reason on the run
     failed = [r for r in trials if r.data.tags["nasseg.stage"] == "failed"]
-    assert all(r.info.status == "FAILED" and "not in the results table" in r.data.tags["nasseg.error"] for r in failed)
+    odd = [(r.data.tags["nasseg.trial_id"], r.info.status, r.data.tags.get("nasseg.error", "")[-600:]) for r in failed
+           if r.info.status != "FAILED" or "not in the results table" not in r.data.tags.get("nasseg.error", "")]
+    assert not odd, odd
+    # no trial lost its checkpoint to the kill (Ray's num_to_keep deleted one the snapshot named);
+    # after the search each trial keeps only its newest
+    # (the folders of lost trials keep theirs: the resumed Ray does not know them)
+    ids = {r.data.tags["nasseg.trial_id"] for r in trials}
+    kept = [len(list(d.glob("checkpoint_*"))) for d in (tmp_path / "nasseg_runs" / name).glob("run_trial_*")
+            if d.name.split("_")[2] in ids]
+    assert len(kept) == 100 and max(kept) <= 1 and sum(kept) > 50, kept
     pre = [r for r in every if r.data.tags["nasseg.stage"] == "prescreened"]
     assert pre and all(r.data.tags["nasseg.reason"].startswith(("constraint:", "surrogate:")) for r in pre)
     (parent,) = runs_of(client, name, "search")
