@@ -13,7 +13,12 @@ Nothing repeats an evaluated network. Strategies:
 - ``evolution``: regularized evolution (Real et al. 2019; AnalogNAS's own strategy): population
   20, tournament of 5, one edge mutated, oldest removed;
 - ``gp``: Optuna's ``GPSampler`` (Gaussian-process Bayesian optimisation over the 6 categorical
-  edges), repeats replaced by uniform draws as in nasseg's searcher.
+  edges), repeats replaced by uniform draws as in nasseg's searcher;
+- ``gp-encoded``: nasseg's searcher with ``sampler: gp`` (``orchestrator.encoded_gp``: a GP over
+  the space's encoding, expected improvement over uniform draws and mutations of the best), one
+  candidate per trial. Unlike Optuna's GPSampler it also models NASSegNet's conditional stages;
+- ``gp-encoded+prescreen``: the same with ``--candidates`` GP proposals per trial, ranked by the
+  XGBoost surrogate.
 
 Seeds run in ``--workers`` processes (default: one per CPU); ``seconds`` is the CPU time a
 strategy spent over all seeds (the table lookups cost nothing: it is the searcher's own time).
@@ -109,12 +114,13 @@ def run_gp(table, metric, budget, seed, **_):
     return found, {}
 
 
-def run_searcher(table, metric, budget, seed, candidates=1, probe=None, **_):
+def run_searcher(table, metric, budget, seed, candidates=1, probe=None, sampler="tpe", **_):
     from orchestrator.config import SearchConfig
     from orchestrator.prescreen import PrescreenSearcher
     from search_spaces.nb201 import NB201Space
 
     cfg = SearchConfig.from_dict({"name": "nb201", "trials": budget, "seed": seed, "objectives": ["dice_1d"],
+                                  "sampler": sampler,
                                   "prescreen": {"candidates": candidates, "min_observations": 10}})
     searcher = PrescreenSearcher(cfg, space=NB201Space())
     found, taus = [], {}
@@ -139,11 +145,14 @@ _WORKER: dict = {}
 
 def _init_worker(strategies: dict, metric: str, budget: int) -> None:
     """Each worker process reads the table once, and computes on one thread (the workers are
-    the parallelism: torch's threads in the GP sampler would fight over the cores)."""
+    the parallelism: torch's threads in Optuna's GP sampler and BLAS threads in scikit-learn's GP
+    would fight over the cores; measured: 5-10x slower GP fits with 2 workers x 2 BLAS threads)."""
     import optuna
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    _WORKER["blas"] = threadpool_limits(1)  # held for the worker's life
     from search_spaces.nb201 import load_analog_nasbench
 
     logging.getLogger("optuna").setLevel(logging.WARNING)
@@ -171,13 +180,17 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def main() -> None:
+    from orchestrator.config import PrescreenConfig
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--benchmark", default="analognas", choices=["analognas"])
     ap.add_argument("--metric", default="analog_drift_86400")
     ap.add_argument("--seeds", default="0-24", help="A-B, inclusive")
     ap.add_argument("--budget", type=int, default=100)
-    ap.add_argument("--candidates", type=int, default=8, help="candidates per trial of tpe+prescreen")
-    ap.add_argument("--strategies", nargs="+", help="a subset of: random evolution gp tpe tpe+prescreen (default: all)")
+    ap.add_argument("--candidates", type=int, default=PrescreenConfig().candidates,
+                    help="candidates per trial of the +prescreen strategies (default: nasseg's default)")
+    ap.add_argument("--strategies", nargs="+", help="a subset of: random evolution gp gp-encoded "
+                    "gp-encoded+prescreen tpe tpe+prescreen (default: all)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--write", action="store_true", help="plot + table into benchmarks/RESULTS.md")
@@ -200,6 +213,8 @@ def main() -> None:
         "evolution": dict(fn=run_evolution),
         "gp": dict(fn=run_gp),
         "tpe": dict(fn=run_searcher, candidates=1),
+        "gp-encoded": dict(fn=run_searcher, candidates=1, sampler="gp"),
+        "gp-encoded+prescreen": dict(fn=run_searcher, candidates=args.candidates, sampler="gp"),
         DEFAULT: dict(fn=run_searcher, candidates=args.candidates, probe=probe),
     }
     if args.strategies:

@@ -107,6 +107,7 @@ class SearchConfig:
     storage: str = "nasseg_runs"
     warm_start: str | None = None       # MLflow experiment whose trials pre-fit the surrogate
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
+    sampler: str = "tpe"                # what proposes networks: tpe (Optuna) | gp (orchestrator.encoded_gp)
 
     # -- derived ----------------------------------------------------------------------------
     def nasseg_space(self) -> NASSegSpace:
@@ -182,7 +183,7 @@ class SearchConfig:
         kw: dict[str, Any] = {}
         try:
             for key in ("name", "data", "space", "tracking_uri", "storage", "address", "warm_start", "trials",
-                        "seed", "val_fraction", "evaluator"):
+                        "seed", "val_fraction", "evaluator", "sampler"):
                 if key in data and not (data[key] is None and key in ("address", "warm_start")):
                     kw[key] = check_value(key, data[key], hints[key])
             if "objectives" in data:
@@ -272,6 +273,8 @@ class SearchConfig:
         if objective_direction(self.primary_objective) != "max":
             raise ConfigError(f"objectives: the first objective must be a quality score (e.g. dice_1d), "
                               f"got {self.primary_objective}")
+        if self.sampler not in ("tpe", "gp"):
+            raise ConfigError(f"sampler: {self.sampler!r} is not one of tpe, gp")
         p = self.prescreen
         if p.candidates < 1 or p.min_observations < 2 or p.max_draws < 1:
             raise ConfigError("prescreen: candidates >= 1, min_observations >= 2, max_draws >= 1")

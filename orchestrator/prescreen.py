@@ -63,7 +63,7 @@ class PrescreenSearcher(Searcher):
         self.space = space or cfg.nasseg_space()
         self._signatures: dict[str, object] = {}  # arch JSON -> network signature (cache)
         self.proposals = Proposals(self.space, ["maximize" if m == "max" else "minimize" for m in cfg.modes],
-                                   cfg.seed, cfg.trials)
+                                   cfg.seed, cfg.trials, cfg.sampler)
         self.surrogate = surrogate or Surrogate(cfg.primary_objective, cfg.prescreen.min_observations, space=self.space)
         self.listeners = list(listeners)            # told about rejections and progress (search_events)
         self.candidate_of: dict[str, str] = {}      # Tune trial id -> Optuna candidate id

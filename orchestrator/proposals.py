@@ -1,5 +1,10 @@
 """Optuna proposes architectures: one study, ask/tell by candidate id, state as JSON.
 
+Two samplers (``SearchConfig.sampler``): ``tpe``, Optuna's TPE over the space's questions, and
+``gp``, Bayesian optimisation over the space's encoding (``orchestrator.encoded_gp``), whose
+proposals are enqueued into the same study so that the history, the state and the resume are
+the same for both.
+
 Used directly through Optuna's ask-and-tell interface (not Ray's ``OptunaSearch``, whose only
 way to save its state is pickling its ``__dict__``): the study's trials are saved with Optuna's
 own public serialisation (``distribution_to_json`` + ``create_trial``), so a resumed search
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
 from optuna.trial import TrialState
@@ -22,33 +28,76 @@ class StateError(ValueError):
     """A saved searcher state that cannot be read (edited, truncated, or not ours)."""
 
 
-def make_sampler(seed: int, trials: int, already_asked: int) -> optuna.samplers.BaseSampler:
-    """TPE seeded by (search seed, trials asked so far): each proposal is a function of the seed and
+SAMPLERS = ("tpe", "gp")
+
+
+def startup_trials(trials: int) -> int:
+    """Finished trials before a sampler models the history (random proposals until then)."""
+    return max(2, min(10, trials // 3))
+
+
+def make_sampler(name: str, seed: int, trials: int, already_asked: int) -> optuna.samplers.BaseSampler:
+    """Seeded by (search seed, trials asked so far): each proposal is a function of the seed and
     the study's history alone, with no hidden RNG state, so a search restored from its JSON state
-    proposes exactly what the uninterrupted one would have."""
-    return optuna.samplers.TPESampler(seed=seed + 7919 * already_asked, n_startup_trials=max(2, min(10, trials // 3)))
+    proposes exactly what the uninterrupted one would have. With ``gp`` the study's own sampler
+    only answers for enqueued networks (see :meth:`Proposals.ask`)."""
+    if name == "gp":
+        return optuna.samplers.RandomSampler(seed=seed + 7919 * already_asked)
+    return optuna.samplers.TPESampler(seed=seed + 7919 * already_asked, n_startup_trials=startup_trials(trials))
 
 
 class Proposals:
     """An Optuna study over a search space; candidates are named by the caller (``cid``)."""
 
-    def __init__(self, space: SearchSpace, directions: Sequence[str], seed: int, trials: int) -> None:
+    def __init__(self, space: SearchSpace, directions: Sequence[str], seed: int, trials: int,
+                 sampler: str = "tpe") -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler: one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.space, self.directions, self.seed, self.trials = space, list(directions), seed, trials
-        self.study = optuna.create_study(directions=self.directions, sampler=make_sampler(seed, trials, 0))
+        self.sampler = sampler
+        self.study = optuna.create_study(directions=self.directions, sampler=make_sampler(sampler, seed, trials, 0))
         self.number_of: dict[str, int] = {}  # candidate id -> Optuna trial number, until told
         self._records: dict[int, dict[str, Any]] = {}  # serialised finished trials
+        self._arch_of: dict[int, Any] = {}   # Optuna trial number -> architecture (gp: rebuilt once)
 
     def ask(self, cid: str) -> Any:
-        self.study.sampler = make_sampler(self.seed, self.trials, len(self.study.get_trials(deepcopy=False)))
+        asked = len(self.study.get_trials(deepcopy=False))
+        self.study.sampler = make_sampler(self.sampler, self.seed, self.trials, asked)
+        if self.sampler == "gp" and not self._enqueued():
+            self.study.enqueue_trial(self.space.params(self._gp_proposal(asked)))
         trial = self.study.ask()
         self.number_of[cid] = trial.number
         return self.space.suggest(trial)
 
     def ask_for(self, cid: str, arch: Any) -> Any:
         """Register ``arch`` (drawn elsewhere, e.g. at random) as candidate ``cid`` in the study, so
-        that TPE learns from its result like from its own proposals."""
+        that the sampler learns from its result like from its own proposals."""
         self.study.enqueue_trial(self.space.params(arch))
         return self.ask(cid)
+
+    # -- the gp sampler ----------------------------------------------------------------------
+    def _enqueued(self) -> bool:
+        return any(t.state == TrialState.WAITING for t in self.study.get_trials(deepcopy=False))
+
+    def _arch(self, trial: optuna.trial.FrozenTrial) -> Any:
+        if trial.number not in self._arch_of:
+            self._arch_of[trial.number] = self.space.suggest(optuna.trial.FixedTrial(trial.params))
+        return self._arch_of[trial.number]
+
+    def _gp_proposal(self, asked: int) -> Any:
+        """A uniform draw until ``startup_trials`` finished, then the GP's choice among networks
+        the study has not seen (any state: trained, stopped, rejected, re-proposed)."""
+        from .encoded_gp import EncodedGP
+
+        rng = np.random.default_rng([self.seed, asked, 1])
+        trials = self.study.get_trials(deepcopy=False)
+        done = [t for t in trials if t.state == TrialState.COMPLETE]
+        if len(done) < startup_trials(self.trials):
+            return self.space.random(rng)
+        known = {self.space.signature(self._arch(t)) for t in trials if t.params}
+        arch = EncodedGP(self.space).propose([self._arch(t) for t in done], np.array([t.values for t in done]),
+                                             self.directions, known, rng)
+        return arch if arch is not None else self.space.random(rng)
 
     def tell(self, cid: str, values: Sequence[float] | None = None, state: TrialState = TrialState.COMPLETE) -> None:
         """``values`` in objective order for COMPLETE; PRUNED (TPE sees a bad region) or FAIL
@@ -73,12 +122,13 @@ class Proposals:
                     self._records[t.number] = record
             trials.append(record)
         return {"directions": self.directions, "seed": self.seed, "trials_budget": self.trials,
-                "study": trials, "number_of": self.number_of}
+                "sampler": self.sampler, "study": trials, "number_of": self.number_of}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any], space: SearchSpace) -> Proposals:
         try:
-            self = cls(space, state["directions"], int(state["seed"]), int(state["trials_budget"]))
+            self = cls(space, state["directions"], int(state["seed"]), int(state["trials_budget"]),
+                       str(state.get("sampler", "tpe")))
             frozen = [optuna.trial.create_trial(
                 state=TrialState[t["state"]], values=t["values"] if t["state"] == "COMPLETE" else None,
                 params=t["params"], distributions={k: json_to_distribution(d) for k, d in t["distributions"].items()})

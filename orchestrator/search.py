@@ -291,7 +291,8 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg),
                                     {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
     print(f"nasseg: {'resuming' if restoring else 'starting'} search {cfg.name!r}: {cfg.trials} trials, "
-          f"objectives {list(cfg.objectives)}, data {cfg.data}, MLflow {cfg.resolved_tracking_uri()}", flush=True)
+          f"objectives {list(cfg.objectives)}, sampler {cfg.sampler}, data {cfg.data}, "
+          f"MLflow {cfg.resolved_tracking_uri()}", flush=True)
     if restoring:
         # Ray restores the searcher with its listeners (tracker, progress view) from the experiment
         # state, then its own saved JSON state into it (PrescreenSearcher.restore)
