@@ -107,7 +107,7 @@ class SearchConfig:
     storage: str = "nasseg_runs"
     warm_start: str | None = None       # MLflow experiment whose trials pre-fit the surrogate
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
-    sampler: str = "tpe"                # what proposes networks: tpe (Optuna) | gp (orchestrator.encoded_gp)
+    sampler: str = "gp"                 # what proposes networks: gp (orchestrator.encoded_gp) | tpe (Optuna)
 
     # -- derived ----------------------------------------------------------------------------
     def nasseg_space(self) -> NASSegSpace:

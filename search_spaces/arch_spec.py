@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 MAX_STAGES = 5
@@ -84,7 +84,7 @@ class ArchSpec:
     def __post_init__(self) -> None:
         self._check_types()
         self._check_ranges()
-        canonical = _canonical_values(asdict(self))
+        canonical = _canonical_values(self.to_params())
         for key, value in canonical.items():
             object.__setattr__(self, key, value)
 
@@ -133,7 +133,7 @@ class ArchSpec:
 
     def to_params(self) -> dict[str, Any]:
         """Flat dict of all fields, as Ray, Optuna and MLflow hold it."""
-        return asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(self)}  # all scalars: no deep copy
 
     def to_json(self) -> str:
         """Stable JSON (sorted keys) that ``from_json`` turns back into an equal spec."""

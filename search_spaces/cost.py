@@ -12,6 +12,7 @@ and BatchNorm are not mapped by aihwkit: they are digital.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -83,6 +84,13 @@ def _conv_bn(cin: int, cout: int, k: int, level: int) -> list[Layer]:
 
 def layers(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> list[Layer]:
     """Every weight layer of the network of ``spec``, in build order."""
+    return list(_layers(spec, in_channels, out_channels))
+
+
+@functools.lru_cache(maxsize=65536)
+def _layers(spec: ArchSpec, in_channels: int, out_channels: int) -> tuple[Layer, ...]:
+    # cached: the gp sampler costs and encodes ~900 candidate networks per proposal, and a
+    # search meets the same specs again and again (signature, constraints, encoding, logging)
     enc = encoder_widths(spec)
     dec = decoder_widths(spec)
     out = _conv_bn(in_channels, enc[0], spec.k0, 0)
@@ -114,20 +122,21 @@ def layers(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> list[
         for j in range(spec.dec_blocks):
             out += _conv_bn(fused if j == 0 else dec[i], dec[i], 3, i)
     out.append(Layer("conv", dec[0], out_channels, 1, 0, bias=True))
-    return out
+    return tuple(out)
 
 
 def network_signature(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> tuple:
     """Hashable description of the built network: every weight layer in build order plus the skip
     fusion. Specs whose ``widenfact``/``dec_width`` round to the same channel widths give the same
     network and hence the same signature (the searcher uses it to avoid training twins)."""
-    return (spec.skip, spec.M, tuple(layers(spec, in_channels, out_channels)))
+    return (spec.skip, spec.M, _layers(spec, in_channels, out_channels))
 
 
+@functools.lru_cache(maxsize=65536)  # frozen result; see _layers for why cached
 def hardware_cost(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1,
                   tile_size: int = DEFAULT_TILE_SIZE) -> HardwareCost:
     """Parameters, crossbar tiles (``tile_size`` x ``tile_size``) and MACs of ``spec``."""
-    ls = layers(spec, in_channels, out_channels)
+    ls = _layers(spec, in_channels, out_channels)
     macs = sum(layer.macs_per_output_px / 4 ** layer.level for layer in ls)
     analog_macs = sum(layer.macs_per_output_px / 4 ** layer.level for layer in ls if layer.kind == "conv")
     analog = sum(layer.cin * layer.cout * layer.k ** 2 for layer in ls if layer.kind == "conv")
