@@ -23,6 +23,7 @@ import posixpath
 import re
 from typing import Any
 
+from pyarrow.fs import FileSelector, FileType
 from ray.tune import Callback, Checkpoint
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,6 @@ class CheckpointRetention(Callback):
                 continue
             fs, folder = newest.filesystem, posixpath.dirname(newest.path.rstrip("/"))
             try:
-                from pyarrow.fs import FileSelector, FileType
-
                 entries = fs.get_file_info(FileSelector(folder))
             except OSError as exc:
                 log.warning("could not list %s to remove old checkpoints: %s", folder, exc)

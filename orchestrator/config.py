@@ -41,6 +41,10 @@ def objective_direction(name: str) -> str:
                       f"tiles, params, macs_per_px")
 
 
+#: what can propose networks (``orchestrator.proposals``): Optuna's TPE, or a GP over the encoding
+SAMPLERS = ("tpe", "gp")
+
+
 @dataclass(frozen=True)
 class PrescreenConfig:
     """How candidates are filtered before training (see ``orchestrator.prescreen``)."""
@@ -273,8 +277,8 @@ class SearchConfig:
         if objective_direction(self.primary_objective) != "max":
             raise ConfigError(f"objectives: the first objective must be a quality score (e.g. dice_1d), "
                               f"got {self.primary_objective}")
-        if self.sampler not in ("tpe", "gp"):
-            raise ConfigError(f"sampler: {self.sampler!r} is not one of tpe, gp")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
         p = self.prescreen
         if p.candidates < 1 or p.min_observations < 2 or p.max_draws < 1:
             raise ConfigError("prescreen: candidates >= 1, min_observations >= 2, max_draws >= 1")

@@ -11,8 +11,8 @@ scale since a few dozen observations cannot fit one per feature, plus a noise te
 analog noise is noisy) is fitted to the finished trials; expected improvement is maximised over a
 pool of unseen networks that meet the constraints: uniform draws of the space and one-question
 mutations of the best networks so far (the local moves of regularized evolution, which AnalogNAS
-uses). With several objectives (e.g. ``[dice_1d, tiles]``) each proposal scalarises them with random weights
-(ParEGO, Knowles 2006: augmented Chebyshev on objectives scaled to [0, 1]), so successive
+uses). With several objectives (e.g. ``[dice_1d, tiles]``) each proposal scalarises them with
+random weights (ParEGO, Knowles 2006: augmented Chebyshev on objectives scaled to [0, 1]), so successive
 proposals spread over the Pareto front.
 
 Everything is drawn from the ``rng`` the caller seeds (search seed, proposals so far): a proposal
@@ -30,14 +30,16 @@ import numpy as np
 from scipy.stats import norm
 
 from search_spaces.interface import SearchSpace
+from search_spaces.space import RandomChoices
 
 
-class MutatedChoices:
+class MutatedChoices(RandomChoices):
     """A ``TrialLike`` that answers as ``parent`` did, except for each question with probability
     ``rate`` (and for questions the parent was never asked), which it draws uniformly."""
 
     def __init__(self, parent: dict[str, Any], rng: np.random.Generator, rate: float) -> None:
-        self.parent, self.rng, self.rate = parent, rng, rate
+        super().__init__(rng)
+        self.parent, self.rate = parent, rate
 
     def _keep(self, name: str) -> bool:
         return name in self.parent and self.rng.random() >= self.rate
@@ -45,20 +47,18 @@ class MutatedChoices:
     def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
         if self._keep(name) and low <= self.parent[name] <= high:
             return int(self.parent[name])
-        return int(low + step * self.rng.integers(0, (high - low) // step + 1))
+        return super().suggest_int(name, low, high, step, log)
 
     def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
                       log: bool = False) -> float:
         if self._keep(name) and low <= self.parent[name] <= high:
             return float(self.parent[name])
-        if step is None:
-            return float(self.rng.uniform(low, high))
-        return float(low + step * self.rng.integers(0, int(round((high - low) / step)) + 1))
+        return super().suggest_float(name, low, high, step=step, log=log)
 
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         if self._keep(name) and self.parent[name] in list(choices):
             return self.parent[name]
-        return choices[int(self.rng.integers(len(choices)))]
+        return super().suggest_categorical(name, choices)
 
 
 def scalarise(values: np.ndarray, directions: Sequence[str], rng: np.random.Generator) -> np.ndarray:

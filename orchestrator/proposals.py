@@ -23,12 +23,11 @@ from optuna.trial import TrialState
 
 from search_spaces.interface import SearchSpace
 
+from .config import SAMPLERS
+
 
 class StateError(ValueError):
     """A saved searcher state that cannot be read (edited, truncated, or not ours)."""
-
-
-SAMPLERS = ("tpe", "gp")
 
 
 def startup_trials(trials: int) -> int:

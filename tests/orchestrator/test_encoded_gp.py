@@ -11,6 +11,7 @@ from orchestrator.proposals import Proposals
 from search_spaces import ArchSpec, hardware_cost
 from search_spaces.interface import NASSegSpace
 from search_spaces.nb201 import NB201Space
+from tests.orchestrator.test_prescreen import Recorder
 
 TARGET = (1, 3, 0, 2, 4, 1)
 
@@ -95,9 +96,9 @@ def test_an_unknown_sampler_is_a_config_error():
 def test_gp_never_proposes_a_network_that_breaks_the_constraints():
     cfg = SearchConfig.from_dict({"name": "t", "trials": 12, "objectives": ["dice_1d"], "sampler": "gp",
                                   "constraints": {"max_tiles": 12}, "prescreen": {"candidates": 1}})
-    heard = []
-    s = PrescreenSearcher(cfg)
-    s.listeners.append(type("L", (), {"rejected": lambda self, r: heard.append(r), "progressed": lambda self, p: 0})())
+    recorder = Recorder()
+    heard = recorder.rejections
+    s = PrescreenSearcher(cfg, listeners=[recorder])
     startup = []
     for i in range(12):
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
