@@ -2,8 +2,10 @@
 
 A registered nasseg model is data only: ``arch.json`` (the spec), ``nasseg_model.json`` (what
 inference needs: channels, patch size, output head and its tuned post-processing, training
-mode, HWA preset) and ``weights.pt``
-(the analog network's state as plain tensors, ``trainers.analog.tensor_state_dict``). Loading
+mode, HWA preset), ``weights.pt`` (the analog network's state as plain tensors,
+``trainers.analog.tensor_state_dict``) and ``digital.pt`` (its digital reference: the same
+function with an ideal periphery, input clips kept, ``trainers.analog.digital``; what ``nasseg
+predict`` serves without ``--drift``, runnable without aihwkit). Loading
 rebuilds the network from our own code (spec + preset) and reads the weights with
 ``weights_only=True``: a file planted in the artifact store can fail the load, never run code.
 (MLflow's pytorch flavour pickles the whole module object, so it is not used.)
@@ -26,6 +28,7 @@ from torch import nn
 
 from search_spaces import ArchSpec, SpecError, build
 from trainers.analog import HWAConfig, load_tensor_state_dict, to_analog, to_digital
+from trainers.analog.digital import load_digital_reference
 from trainers.heads import Head, PostProcess, head
 from trainers.tensor_files import UnsafeFileError, load_tensors
 from trainers.typed import from_mapping
@@ -34,6 +37,7 @@ from .config import SearchConfig
 from .tracking import TRIAL_ID, Tracker
 
 BUNDLE_FILES = ("arch.json", "nasseg_model.json", "weights.pt")
+DIGITAL_FILE = "digital.pt"   # bundles written before the digital reference existed lack it
 #: the bundle's folder name (MLflow stores the pyfunc's ``data_path`` as ``data/<name>``)
 BUNDLE_DIR = "nasseg"
 PYFUNC_LOADER = "orchestrator.mlflow_pyfunc"
@@ -48,10 +52,13 @@ def model_name(cfg: SearchConfig) -> str:
 
 
 def write_bundle(folder: Path, spec: ArchSpec, meta: dict[str, Any], weights: dict[str, Any]) -> Path:
+    """The bundle's files, ``digital.pt`` included (computed here from the analog weights)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "arch.json").write_text(spec.to_json())
     (folder / "nasseg_model.json").write_text(json.dumps(meta, indent=1))
     torch.save(weights, folder / "weights.pt")
+    digital = ModelBundle(spec=spec, meta=meta, weights=weights).digital
+    torch.save({k: v.detach().cpu() for k, v in digital.state_dict().items()}, folder / DIGITAL_FILE)
     return folder
 
 
@@ -104,6 +111,7 @@ class ModelBundle:
     spec: ArchSpec
     meta: dict[str, Any]
     weights: dict[str, Any]
+    digital_weights: dict[str, Any] | None = None   # digital.pt; None: derived from the analog weights
 
     def __post_init__(self) -> None:
         self.digital = self._digital().eval()
@@ -135,6 +143,9 @@ class ModelBundle:
         return model.eval()
 
     def _digital(self) -> nn.Module:
+        """The digital reference (see the module docstring); a digitally trained model as it is."""
+        if self.meta["mode"] == "analog" and self.digital_weights is not None:
+            return load_digital_reference(self._network(), self.digital_weights)
         if self.meta["mode"] == "analog":
             return to_digital(self.analog())
         net = self._network()
@@ -151,7 +162,9 @@ def read_bundle(folder: Path, source: str) -> ModelBundle:
         spec = ArchSpec.from_json((folder / "arch.json").read_text())
         meta = json.loads((folder / "nasseg_model.json").read_text())
         weights = load_tensors(folder / "weights.pt", "model weights file")
-        return ModelBundle(spec=spec, meta=meta, weights=weights)
+        digital = (load_tensors(folder / DIGITAL_FILE, "digital reference file")
+                   if (folder / DIGITAL_FILE).is_file() else None)
+        return ModelBundle(spec=spec, meta=meta, weights=weights, digital_weights=digital)
     except UnsafeFileError as exc:
         raise ModelError(f"{source}: {exc}") from None
     except (SpecError, ValueError, KeyError, TypeError, RuntimeError) as exc:  # edited or mismatched files

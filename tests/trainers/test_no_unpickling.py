@@ -50,7 +50,7 @@ def test_a_model_bundle_is_rebuilt_from_data_and_a_crafted_weights_file_is_refus
     assert torch.allclose(bundle.analog().state_dict()["stem.0.analog_module.tile.weight"],
                           net.state_dict()["stem.0.analog_module.tile.weight"])
     assert bundle.digital(x).shape == (1, 1, 32, 32)
-    bad = write_bundle(tmp_path / "bad", SPEC, meta, {})
+    bad = write_bundle(tmp_path / "bad", SPEC, meta, tensor_state_dict(net))
     _, marker = plant_pickle(bad / "weights.pt", tmp_path, as_torch=True)
     with pytest.raises(ModelError, match=r"^models:/x/2: .*weights.pt: not a valid nasseg model weights file: refused"):
         read_bundle(bad, "models:/x/2")

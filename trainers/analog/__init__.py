@@ -1,7 +1,8 @@
 """The analog simulator behind one small interface (aihwkit's pure-PyTorch inference tiles).
 
 Everything that touches aihwkit lives in this package: ``to_analog``, ``analog_optimizer``,
-``to_digital``, ``programmed_copy``, ``drift_to`` and ``count_tiles`` here, and in ``fused`` the
+``to_digital`` (the digital reference, ``digital``), ``programmed_copy``, ``drift_to`` and
+``count_tiles`` here, and in ``fused`` the
 fused forward/backward of the analog layers (``HWAConfig.simulator = "fused"``, the default: the
 same physics as aihwkit's tile at a fraction of its cost; ``"aihwkit"`` runs aihwkit's own
 unfolded forward). Either way aihwkit owns the state (tiles, input ranges, scales, PCM model).
@@ -120,12 +121,12 @@ def to_analog(model: nn.Module, hwa: HWAConfig) -> nn.Module:
 
 
 def to_digital(model: nn.Module) -> nn.Module:
-    """Copy of an analog model with plain torch layers holding the same (noise-free) weights."""
-    from aihwkit.nn.conversion import convert_to_digital
+    """The digital reference of an analog model: its own function with an ideal periphery (the
+    learned input-range clip and the effective weights kept; no noise, quantisation, output bound
+    or drift). See :mod:`trainers.analog.digital`."""
+    from .digital import digital_reference
 
-    from .fused import DIGITAL_CONVERSION_SET
-
-    return convert_to_digital(copy.deepcopy(model), conversion_set=DIGITAL_CONVERSION_SET)
+    return digital_reference(model)
 
 
 #: The one non-data entry of aihwkit's per-tile state: the RPU config object (a class instance,
