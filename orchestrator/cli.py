@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="YAML config (e.g. configs/demo.yaml)")
     s.add_argument("--name", help="search name (MLflow experiment, storage folder)")
     s.add_argument("--trials", type=int, help="number of trained trials")
-    s.add_argument("--data", help="dsb2018:PATH | folder:PATH | synthetic[:N] | synthetic-brightfield[:N]")
+    s.add_argument("--data", help="dsb2018:PATH | folder:PATH | synthetic[:N] | synthetic-bright[:N] | synthetic-brightfield[:N]")
     s.add_argument("--address", help="Ray cluster: auto | ray://host:port | host:port (default: local Ray)")
     s.add_argument("--tracking-uri", help="MLflow tracking URI (default: the config's, else $MLFLOW_TRACKING_URI, "
                                           "else sqlite:///mlflow.db)")

@@ -20,12 +20,12 @@ from search_spaces import PRESETS, Constraints, SpaceBounds
 from search_spaces.interface import NASSegSpace
 from trainers.data import DataError, check_data_spec
 from trainers.heads import head
-from trainers.train import TrainConfig
+from trainers.train import TrainConfig, time_label, worst_times
 from trainers.typed import check_value, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
 OBJECTIVE_DIRECTIONS = {"tiles": "min", "params": "min", "macs_per_px": "min", "digital_params": "min"}
-_DICE_OBJECTIVE = re.compile(r"(dice|iou|pq|f1_inst|ap50|map_dsb)_(digital|\d+(?:\.\d+)?[smhdy])")
+_DICE_OBJECTIVE = re.compile(r"(dice|iou|pq|f1_inst|ap50|map_dsb)_(digital|worst|\d+(?:\.\d+)?[smhdy])")
 
 
 class ConfigError(ValueError):
@@ -37,8 +37,8 @@ def objective_direction(name: str) -> str:
         return OBJECTIVE_DIRECTIONS[name]
     if _DICE_OBJECTIVE.fullmatch(name):
         return "max"
-    raise ConfigError(f"objectives: unknown objective {name!r}; use e.g. dice_1d, dice_1y, f1_inst_30d, map_dsb_1d, "
-                      f"tiles, params, macs_per_px")
+    raise ConfigError(f"objectives: unknown objective {name!r}; use e.g. dice_1d, dice_1y, map_dsb_worst, f1_inst_30d, "
+                      f"map_dsb_1d, tiles, params, macs_per_px")
 
 
 #: what can propose networks (``orchestrator.proposals``): Optuna's TPE, or a GP over the encoding
@@ -73,7 +73,7 @@ class LocalRayConfig:
 
 @dataclass(frozen=True)
 class SchedulerConfig:
-    """ASHA on the per-epoch analog validation Dice (``val_dice``)."""
+    """ASHA on the per-epoch primary objective (``SearchConfig.epoch_signal``, e.g. ``val_dice_1d``)."""
 
     enabled: bool = True
     grace_period: int = 1
@@ -123,6 +123,19 @@ class SearchConfig:
     @property
     def primary_objective(self) -> str:
         return self.objectives[0]
+
+    @property
+    def epoch_signal(self) -> str:
+        """The per-epoch metric ASHA prunes on and MLflow plots per epoch: the primary objective
+        measured on the validation images after every epoch (``val_dice_1d``: one programming
+        draw, one day of drift; ``val_map_dsb_worst``), so that pruning sees what the search
+        optimises."""
+        return f"val_{self.primary_objective}"
+
+    @property
+    def trial_train(self) -> TrainConfig:
+        """The training config of a trial: the search's, measuring the objective every epoch."""
+        return replace(self.train, epoch_objective=self.primary_objective)
 
     @property
     def modes(self) -> list[str]:
@@ -267,9 +280,10 @@ class SearchConfig:
         for obj in self.objectives:
             objective_direction(obj)
             label = obj.rsplit("_", 1)[-1]
-            if OBJECTIVE_DIRECTIONS.get(obj) is None and label != "digital":
-                from trainers.train import time_label
-
+            if label == "worst" and not worst_times(self.train.drift_times):
+                raise ConfigError(f"objectives: {obj} is the lowest score over the drift times >= 1h, but "
+                                  f"train.drift_times has none")
+            if OBJECTIVE_DIRECTIONS.get(obj) is None and label not in ("digital", "worst"):
                 labels = [time_label(t) for t in self.train.drift_times]
                 if label not in labels:
                     raise ConfigError(f"objectives: {obj} needs drift time {label}, but train.drift_times "

@@ -93,7 +93,7 @@ class TrainingEvaluator:
         started = time.perf_counter()
         # threads = this trial's CPU share; asked for a GPU: prefer CUDA (warns once if the node has none)
         wants_gpu = cfg.resources.gpus_per_trial > 0 and cfg.train.device == "auto"
-        train_cfg = replace(cfg.train, num_threads=max(1, int(cfg.resources.cpus_per_trial)),
+        train_cfg = replace(cfg.trial_train, num_threads=max(1, int(cfg.resources.cpus_per_trial)),
                             device="cuda" if wants_gpu else cfg.train.device)
         samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
         train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
@@ -168,6 +168,10 @@ class TableEvaluator:
         if len(epochs) < cfg.train.epochs:
             raise NotInTableError(f"the results table {self.path.name} holds {len(row.epochs)} epochs of this network, "
                             f"train.epochs asks {cfg.train.epochs}")
+        if cfg.scheduler.enabled and any(cfg.epoch_signal not in e for e in epochs):
+            raise NotInTableError(f"the results table {self.path.name} has no per-epoch {cfg.epoch_signal} for this "
+                                  f"network (ASHA's signal for objective {cfg.primary_objective}); replay it with "
+                                  f"scheduler.enabled: false or another objective")
         resume = reporter.checkpoint()
         done = json.loads((resume / TABLE_CHECKPOINT_FILE).read_text())["epoch"] if resume else 0
         cost = cfg.nasseg_space().cost(request.spec)

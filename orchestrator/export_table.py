@@ -12,7 +12,7 @@ from pathlib import Path
 from search_spaces import ArchSpec
 
 from .evaluation import TableRow
-from .tracking import EPOCH_METRICS, STAGE, Tracker
+from .tracking import STAGE, Tracker, is_epoch_metric
 
 #: recomputed by the replay from the spec, or bookkeeping: not part of a table row's results
 _NOT_RESULTS = {"params", "tiles", "macs_per_px", "digital_params", "started_at", "trial_time_s",
@@ -28,11 +28,11 @@ def export_table(tracker: Tracker, out: Path) -> int:
     for run in runs:
         if run.data.tags.get(STAGE) not in ("trained", "stopped"):
             continue
-        history = {m: client.get_metric_history(run.info.run_id, m) for m in EPOCH_METRICS}
+        history = {m: client.get_metric_history(run.info.run_id, m) for m in run.data.metrics if is_epoch_metric(m)}
         steps = sorted({h.step for hs in history.values() for h in hs})
         epochs = [{m: next(h.value for h in hs if h.step == step) for m, hs in history.items()
                    if any(h.step == step for h in hs)} for step in steps]
-        final = {k: v for k, v in run.data.metrics.items() if k not in EPOCH_METRICS and k not in _NOT_RESULTS}
+        final = {k: v for k, v in run.data.metrics.items() if not is_epoch_metric(k) and k not in _NOT_RESULTS}
         spec = ArchSpec.from_params(run.data.params, prefix="arch.")
         rows.append(TableRow(spec.to_json(), epochs, final))
     out.parent.mkdir(parents=True, exist_ok=True)

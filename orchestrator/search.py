@@ -303,7 +303,7 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
         if cfg.warm_start:
             n = warm_start_surrogate(searcher.surrogate, cfg, tracker.client)
             print(f"nasseg: surrogate warm-started on {n} trials of experiment {cfg.warm_start!r}")
-        scheduler = (ASHAScheduler(time_attr="training_iteration", metric="val_dice", mode="max",
+        scheduler = (ASHAScheduler(time_attr="training_iteration", metric=cfg.epoch_signal, mode="max",
                                    max_t=cfg.train.epochs, grace_period=cfg.scheduler.grace_period,
                                    reduction_factor=cfg.scheduler.reduction_factor)
                      if cfg.scheduler.enabled else FIFOScheduler())

@@ -30,7 +30,13 @@ from .search_events import Rejection, SearchProgress
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
 STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
-EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst", "val_ap50", "val_map_dsb")
+EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst", "val_ap50", "val_map_dsb")  # undrifted
+
+
+def is_epoch_metric(name: str) -> bool:
+    """Logged with the epoch as its step: the loss and every ``val_*`` score (the undrifted ones of
+    ``EPOCH_METRICS`` and the search's per-epoch objective, e.g. ``val_dice_1d``)."""
+    return name == "loss" or name.startswith("val_")
 TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
 
 
@@ -352,9 +358,8 @@ class MLflowTracking(Callback):
         rid = self._run(trial)
         epoch = int(result.get("epoch", result.get("training_iteration", 0)))
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(result[k]), now, epoch) for k in EPOCH_METRICS if _finite(result.get(k))]
-        metrics += [Metric(k, float(v), now, 0) for k, v in result.items()
-                    if k not in EPOCH_METRICS and k not in _TUNE_KEYS and _finite(v)]
+        metrics = [Metric(k, float(v), now, epoch if is_epoch_metric(k) else 0) for k, v in result.items()
+                   if k not in _TUNE_KEYS and _finite(v)]
         # placement tags only when they change (a trial reports every epoch; one write per result)
         tags = {f"nasseg.{key}": str(result[key]) for key in ("node_ip", "node_id", "gpu_ids", "device")
                 if key in result}

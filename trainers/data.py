@@ -5,7 +5,9 @@
 - ``folder:PATH``: ``images/`` and ``masks/`` (or ``labels/``) matched by file stem, PNG or TIFF;
   masks hold instance labels or are binary (then split into connected components).
 - ``synthetic[:N]``: the built-in generator (``trainers.synthetic``), N fluorescence images
-  (default 24); ``synthetic-brightfield[:N]``: its H&E-like brightfield variant.
+  (default 24) with real contrast statistics (dim nuclei); ``synthetic-bright[:N]``: the same
+  fields with the bright nuclei the generator made before (about 9x their background);
+  ``synthetic-brightfield[:N]``: its H&E-like brightfield variant.
 
 Every sample becomes a :class:`Sample`: a float32 image ``(C, H, W)`` and an int32 instance label
 map ``(H, W)``. Bad input raises :class:`DataError` naming the file and the problem.
@@ -26,6 +28,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff")
 DEFAULT_SYNTHETIC_N = 24
+#: data spec kind -> the generator's modality
+SYNTHETIC_MODALITY = {"synthetic": "fluorescence", "synthetic-bright": "fluorescence-bright",
+                      "synthetic-brightfield": "brightfield"}
 
 
 class DataError(ValueError):
@@ -44,14 +49,14 @@ def parse_data_spec(spec: str) -> tuple[str, str | int]:
     m = re.fullmatch(r"(dsb2018|folder):(.+)", spec)
     if m:
         return m.group(1), m.group(2)
-    m = re.fullmatch(r"(synthetic|synthetic-brightfield)(?::(\d+))?", spec)
+    m = re.fullmatch(r"(synthetic|synthetic-bright|synthetic-brightfield)(?::(\d+))?", spec)
     if m:
         n = int(m.group(2)) if m.group(2) else DEFAULT_SYNTHETIC_N
         if n < 2:
             raise DataError(f"{spec}: synthetic data needs at least 2 images (train and validation)")
         return m.group(1), n
-    raise DataError(f"data spec {spec!r}: expected 'dsb2018:PATH', 'folder:PATH', 'synthetic[:N]' or "
-                    f"'synthetic-brightfield[:N]'")
+    raise DataError(f"data spec {spec!r}: expected 'dsb2018:PATH', 'folder:PATH', 'synthetic[:N]', "
+                    f"'synthetic-bright[:N]' or 'synthetic-brightfield[:N]'")
 
 
 def check_data_spec(spec: str) -> None:
@@ -71,7 +76,7 @@ def load_samples(spec: str, channels: int = 1, seed: int = 0) -> list[Sample]:
         raise DataError(f"channels: must be 1 or 3, got {channels}")
     kind, arg = parse_data_spec(spec)
     if kind.startswith("synthetic"):
-        modality = "brightfield" if kind == "synthetic-brightfield" else "fluorescence"
+        modality = SYNTHETIC_MODALITY[kind]
         samples = [Sample(f"{kind}_{i:04d}", to_channels(img, channels), lab)
                    for i, (img, lab) in enumerate(synthetic_dataset(int(arg), seed=seed, modality=modality))]
     elif kind == "dsb2018":

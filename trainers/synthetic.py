@@ -36,7 +36,9 @@ def _nucleus_mask(h: int, w: int, cy: float, cx: float, ry: float, rx: float, th
     return (u / rx) ** 2 + (v / ry) ** 2 <= wobble ** 2
 
 
-MODALITIES = ("fluorescence", "brightfield")
+MODALITIES = ("fluorescence", "fluorescence-bright", "brightfield")
+#: the median nucleus's excess over its background, in units of the background (dim fluorescence)
+DIM_MEDIAN_CONTRAST = 1.75
 
 
 def synthetic_sample(seed: int, size: tuple[int, int] = (128, 128),
@@ -45,6 +47,10 @@ def synthetic_sample(seed: int, size: tuple[int, int] = (128, 128),
     if modality not in MODALITIES:
         raise ValueError(f"modality: expected one of {MODALITIES}, got {modality!r}")
     rng = np.random.default_rng(seed)
+    # dim fluorescence draws its contrasts from a second stream, so the other modalities keep
+    # exactly the images they always had
+    dim = np.random.default_rng([seed, 1]) if modality == "fluorescence" else None
+    contrast = float(np.exp(dim.normal(np.log(DIM_MEDIAN_CONTRAST), 0.3))) if dim is not None else 0.0
     h, w = size
     labels = np.zeros((h, w), dtype=np.int32)
     signal = np.zeros((h, w), dtype=np.float32)
@@ -75,6 +81,9 @@ def synthetic_sample(seed: int, size: tuple[int, int] = (128, 128),
         labels[mask] = label
         centers.append((cy, cx, r))
         brightness = rng.uniform(0.35, 1.0)
+        if dim is not None:  # above the background, in units of it: dim and bright nuclei in one field
+            # mostly dim, a tail of bright ones (real fields: 5th/50th/95th percentile 1.9x/2.9x/7.6x)
+            brightness = contrast * float(np.exp(dim.normal(0.0, 0.3))) * (dim.uniform(1.5, 3.5) if dim.random() < 0.15 else 1.0)
         texture = ndi.gaussian_filter(rng.normal(0, 1, (h, w)).astype(np.float32), 1.2)
         dist = ndi.distance_transform_edt(shape)
         rim = np.clip(1.0 - dist / max(dist.max(), 1.0), 0, 1)
@@ -93,8 +102,11 @@ def synthetic_sample(seed: int, size: tuple[int, int] = (128, 128),
         light = 255.0 * np.clip(gradient * vignette, 0.3, None)
         image = light * np.exp(-absorbance) + rng.normal(0, rng.uniform(1.0, 4.0), (h, w))
         return image.astype(np.float32), labels
-    background = rng.uniform(0.03, 0.12) * gradient
-    photons = rng.uniform(60, 400)
+    if dim is not None:  # background 1, nuclei `brightness` above it; 10-50 photons of background
+        background, photons = gradient, dim.uniform(10, 50)
+    else:
+        background = rng.uniform(0.03, 0.12) * gradient
+        photons = rng.uniform(60, 400)
     expected = np.clip((signal * gradient * vignette + background) * photons, 0, None)
     image = rng.poisson(expected).astype(np.float32) + rng.normal(0, rng.uniform(1.0, 4.0), (h, w)).astype(np.float32)
     return image.astype(np.float32), labels

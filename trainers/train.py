@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 #: 1 s, 1 h, 1 day, 30 days, 1 year after programming.
 DRIFT_TIMES: tuple[float, ...] = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 MODES = ("analog", "digital")
+#: ``<metric>_worst`` is the lowest mean over the drift times from this one on (the hardware's
+#: service life; the first second after programming is not a time anyone reads the chip at)
+WORST_FROM_S = 3600.0
+#: the quality scores of :meth:`Trainer.evaluate`, each measured at every drift time
+SCORES = ("dice", "iou", "pq", "f1_inst", "ap50", "map_dsb")
 
 
 def time_label(seconds: float) -> str:
@@ -56,6 +61,20 @@ def time_label(seconds: float) -> str:
         if seconds >= size and (seconds / size).is_integer():
             return f"{int(seconds / size)}{unit}"
     return f"{seconds:g}s"
+
+
+def worst_times(drift_times: tuple[float, ...]) -> tuple[float, ...]:
+    """The drift times ``<metric>_worst`` takes its minimum over (>= :data:`WORST_FROM_S`)."""
+    return tuple(t for t in drift_times if t >= WORST_FROM_S)
+
+
+def split_objective(name: str) -> tuple[str, str] | None:
+    """``"map_dsb_1d"`` -> ("map_dsb", "1d"), ``"dice_worst"`` -> ("dice", "worst"); None for a
+    name that is not a quality score at a time (``tiles``)."""
+    for metric in SCORES:
+        if name.startswith(metric + "_"):
+            return metric, name[len(metric) + 1:]
+    return None
 
 
 class TrainingError(RuntimeError):
@@ -82,6 +101,9 @@ class TrainConfig:
     tune_postprocess: bool = True      # tune thresholds/seeds on validation after training
     drift_times: tuple[float, ...] = DRIFT_TIMES
     drift_reps: int = 3
+    # measured after every epoch besides the undrifted scores, as ``val_<name>``: e.g. "dice_1d"
+    # (one seeded programming draw, drifted 1 day), "map_dsb_worst", "dice_digital"; "" for none
+    epoch_objective: str = ""
     hwa: HWAConfig = field(default_factory=HWAConfig)
 
     def __post_init__(self) -> None:
@@ -102,6 +124,13 @@ class TrainConfig:
         if not self.drift_times or any(t <= 0 for t in self.drift_times):
             raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
         head(self.head)  # ValueError naming train.head and the choices
+        if self.epoch_objective:
+            parts = split_objective(self.epoch_objective)
+            labels = [time_label(t) for t in self.drift_times]
+            if parts is None or parts[1] not in (*labels, "digital", "worst") or \
+                    (parts[1] == "worst" and not worst_times(self.drift_times)):
+                raise ValueError(f"train.epoch_objective: {self.epoch_objective!r} is not a score at one of "
+                                 f"{labels}, 'digital' or 'worst' (needs a drift time >= 1h)")
         if self.channels not in (1, 3):
             raise ValueError(f"train.channels: must be 1 or 3, got {self.channels}")
 
@@ -179,6 +208,8 @@ class Trainer:
             loss = self.train_epoch()
             metrics = {"epoch": self.epoch, "loss": loss,
                        **{f"val_{k}": v for k, v in self.evaluate().items()}}
+            if self.cfg.epoch_objective:
+                metrics[f"val_{self.cfg.epoch_objective}"] = self.epoch_objective_value()
             self.history.append(metrics)
             log.info("epoch %d: loss %.4f val dice %.4f", self.epoch, loss, metrics["val_dice"])
             if on_epoch is not None:
@@ -208,32 +239,67 @@ class Trainer:
         self.postprocess, best = tune(self.head, maps, labels, lambda p, t: instance_scores(t, p)["map_dsb"])
         return {"pp_threshold": self.postprocess.threshold, "pp_seed": self.postprocess.seed, "pp_val_map_dsb": best}
 
+    def _analog(self) -> nn.Module:
+        """The analog network (a digitally trained model is converted: the baseline)."""
+        return self.model if self.cfg.mode == "analog" else to_analog(self.model, self.cfg.hwa).to(self.device)
+
+    def _programmed_scores(self, analog: nn.Module, times: tuple[float, ...], seed: int) -> list[dict[str, float]]:
+        """Program ``analog`` once (programming noise seeded by ``seed``), drift it to each of
+        ``times`` (increasing) and score it there; torch's RNG is left as it was."""
+        rng_state = torch.get_rng_state()
+        try:
+            torch.manual_seed(seed)
+            programmed = programmed_copy(analog)
+            scores = []
+            for t in times:
+                drift_to(programmed, t)
+                scores.append(self.evaluate(programmed))
+            return scores
+        finally:
+            torch.set_rng_state(rng_state)
+
+    def epoch_objective_value(self) -> float:
+        """``cfg.epoch_objective`` on the validation images now: after one programming draw
+        (seeded by seed and epoch) and the drift, the lowest over the ``_worst`` times, or on the
+        digital reference. The per-epoch signal ASHA prunes on when it is the search's objective."""
+        metric, label = split_objective(self.cfg.epoch_objective)
+        if label == "digital":
+            return self.evaluate(to_digital(self._analog()) if self.cfg.mode == "analog" else self.model)[metric]
+        times = worst_times(self.cfg.drift_times) if label == "worst" else \
+            tuple(t for t in self.cfg.drift_times if time_label(t) == label)
+        scores = self._programmed_scores(self._analog(), times, seed=self.cfg.seed * 7919 + 104_729 + self.epoch)
+        return min(s[metric] for s in scores)
+
     def drift_evaluation(self) -> dict[str, float]:
-        """Scores of the same weights digitally and after PCM programming + drift.
+        """Scores of the digital reference and of the network after PCM programming + drift.
 
         For each of ``drift_reps`` programming draws (seeded), the weights are programmed once
-        and drifted to every time in ``drift_times``. Returns ``{metric}_digital`` and, per
-        time label, ``{metric}_{t}``, ``{metric}_{t}_std`` and ``dice_drop_{t}`` (digital minus
-        analog Dice). A digitally trained model is converted to analog first (the baseline).
+        and drifted to every time in ``drift_times``. Returns ``{metric}_digital`` (the digital
+        reference: ``trainers.analog.digital``) and, per time label, ``{metric}_{t}`` (mean),
+        ``{metric}_{t}_std`` (std over draws), ``{metric}_{t}_sem`` (standard error of the
+        mean), ``dice_drop_{t}`` (digital minus analog Dice); and ``{metric}_worst``, the lowest
+        mean over the times >= 1 h (with its ``_sem``). A digitally trained model is converted to
+        analog first (the baseline).
         """
-        analog = self.model if self.cfg.mode == "analog" else to_analog(self.model, self.cfg.hwa).to(self.device)
+        analog = self._analog()
         digital = to_digital(analog) if self.cfg.mode == "analog" else self.model
         out = {f"{k}_digital": v for k, v in self.evaluate(digital).items()}
-        per_time: dict[str, list[dict[str, float]]] = {time_label(t): [] for t in self.cfg.drift_times}
-        rng_state = torch.get_rng_state()
-        for rep in range(self.cfg.drift_reps):
-            torch.manual_seed(self.cfg.seed * 7919 + rep)
-            programmed = programmed_copy(analog)
-            for t in self.cfg.drift_times:
-                drift_to(programmed, t)
-                per_time[time_label(t)].append(self.evaluate(programmed))
-        torch.set_rng_state(rng_state)
-        for label, runs in per_time.items():
-            for metric in runs[0]:
-                values = np.array([r[metric] for r in runs])
+        labels = [time_label(t) for t in self.cfg.drift_times]
+        runs = [self._programmed_scores(analog, self.cfg.drift_times, seed=self.cfg.seed * 7919 + rep)
+                for rep in range(self.cfg.drift_reps)]
+        for i, label in enumerate(labels):
+            for metric in runs[0][i]:
+                values = np.array([run[i][metric] for run in runs])
                 out[f"{metric}_{label}"] = float(values.mean())
                 out[f"{metric}_{label}_std"] = float(values.std())
+                out[f"{metric}_{label}_sem"] = float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else 0.0
             out[f"dice_drop_{label}"] = out["dice_digital"] - out[f"dice_{label}"]
+        worst = [time_label(t) for t in worst_times(self.cfg.drift_times)]
+        if worst:
+            for metric in runs[0][0]:
+                at = min(worst, key=lambda lab: out[f"{metric}_{lab}"])
+                out[f"{metric}_worst"] = out[f"{metric}_{at}"]
+                out[f"{metric}_worst_sem"] = out[f"{metric}_{at}_sem"]
         return out
 
     # -- checkpoints ------------------------------------------------------------------------

@@ -32,7 +32,8 @@ def write_table(path, bounds: dict, epochs: int = 4, skip_every: int = 0) -> int
         if skip_every and len(seen) % skip_every == 0:
             continue
         final = made_up_score(spec)
-        curve = [{"val_dice": final * (1 - 0.5 ** (e + 1)), "loss": 1.0 / (e + 1)} for e in range(epochs)]
+        curve = [{"val_dice": final * (1 - 0.5 ** (e + 1)) + 0.01, "val_dice_1d": final * (1 - 0.5 ** (e + 1)),
+                  "loss": 1.0 / (e + 1)} for e in range(epochs)]
         drift = {"dice_digital": final + 0.02, "dice_1s": final + 0.01, "dice_1d": final, "dice_1d_std": 0.01,
                  "dice_1s_std": 0.01, "dice_drop_1d": 0.02}
         rows.append(TableRow(spec.to_json(), curve, drift).to_json())

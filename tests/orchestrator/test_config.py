@@ -24,6 +24,12 @@ def test_instance_scores_can_be_the_objective(tmp_path):
     assert SearchConfig.from_yaml(write(tmp_path, "objectives: [ap50_30d]\n")).modes == ["max"]
 
 
+def test_lifetime_objective_is_measured_every_epoch(tmp_path):
+    cfg = SearchConfig.from_yaml(write(tmp_path, "objectives: [map_dsb_worst, tiles]\n"))
+    assert cfg.modes == ["max", "min"] and cfg.epoch_signal == "val_map_dsb_worst"
+    assert cfg.trial_train.epoch_objective == "map_dsb_worst" and cfg.train.epoch_objective == ""
+
+
 def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     (tmp_path / "stage1_train" / "x").mkdir(parents=True)
     cfg = SearchConfig.from_yaml("configs/dsb2018.yaml", {"data": f"dsb2018:{tmp_path / 'stage1_train'}"})
@@ -59,6 +65,7 @@ def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     ("objectives: [accuracy]\n", "objectives: unknown objective 'accuracy'"),
     ("objectives: [tiles, dice_1d]\n", "first objective must be a quality score"),
     ("objectives: [dice_2d]\n", "needs drift time 2d"),
+    ("objectives: [dice_worst]\ntrain: {drift_times: [1, 60]}\n", "dice_worst is the lowest score over the drift times >= 1h"),
     ("train: {head: stardist}\n", "train.head: expected one of binary, contour, distance"),
     ("space: huge\n", "space: unknown preset 'huge'"),
     ("bounds:\n  M: [1, 9]\n", "bounds.M"),

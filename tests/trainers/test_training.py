@@ -104,8 +104,43 @@ def test_digital_mode_is_deterministic_and_drift_evaluation_converts(data):
     assert count_tiles(a.model) == 0
     assert a.fit()[0]["loss"] == b.fit()[0]["loss"]
     drift = a.drift_evaluation()
-    assert set(k for k in drift if k.startswith("dice_") and not k.endswith("_std")) == \
-        {"dice_digital", "dice_1s", "dice_1d", "dice_drop_1s", "dice_drop_1d"}
+    assert set(k for k in drift if k.startswith("dice_") and not k.endswith(("_std", "_sem"))) == \
+        {"dice_digital", "dice_1s", "dice_1d", "dice_drop_1s", "dice_drop_1d", "dice_worst"}
+    assert drift["dice_1d_sem"] == 0.0          # one draw: no standard error
+
+
+def test_worst_metrics_come_from_the_drift_table(data, monkeypatch):
+    """``<metric>_worst`` is the lowest *mean* over the drift times >= 1 h, with that time's
+    standard error; 1 s is left out. The scores per draw are planted, so the numbers are known."""
+    train, val = data
+    cfg = TrainConfig(mode="analog", epochs=1, steps_per_epoch=1, batch_size=2, patch_size=32, drift_reps=2,
+                      drift_times=(1.0, 3600.0, 86400.0, 31536000.0))
+    trainer = Trainer(SPEC, train, val[:1], cfg)
+    planted = {0: [0.10, 0.80, 0.70, 0.75], 1: [0.10, 0.84, 0.72, 0.60]}   # per draw: dice at 1s, 1h, 1d, 1y
+
+    def scores(analog, times, seed):
+        rep = seed - cfg.seed * 7919
+        return [{"dice": d, "ap50": 1.0 - d} for d in planted[rep]]
+
+    monkeypatch.setattr(trainer, "_programmed_scores", scores)
+    drift = trainer.drift_evaluation()
+    assert drift["dice_1y"] == pytest.approx(0.675) and drift["dice_1d"] == pytest.approx(0.71)
+    assert drift["dice_worst"] == pytest.approx(0.675)                    # 1 year, not 1 s (0.10)
+    assert drift["dice_worst_sem"] == pytest.approx(0.075)               # std(ddof=1) 0.106 / sqrt(2)
+    assert drift["ap50_worst"] == pytest.approx(1 - 0.82)                 # its own worst time: 1 h
+
+
+def test_the_objective_is_measured_after_drift_every_epoch(data):
+    train, val = data
+    cfg = TrainConfig(mode="analog", epochs=2, steps_per_epoch=2, batch_size=4, patch_size=32, num_threads=2,
+                      drift_times=(1.0, 3600.0, 86400.0), epoch_objective="dice_worst")
+    trainer = Trainer(SPEC, train, val[:2], cfg)
+    history = trainer.fit()
+    assert [sorted(k for k in h if k.startswith("val_dice")) for h in history] == [["val_dice", "val_dice_worst"]] * 2
+    again = Trainer(SPEC, train, val[:2], cfg).fit()
+    assert [h["val_dice_worst"] for h in history] == [h["val_dice_worst"] for h in again]   # seeded draw
+    with pytest.raises(ValueError, match="train.epoch_objective: 'dice_30d'"):
+        TrainConfig(epoch_objective="dice_30d", drift_times=(1.0, 86400.0))
 
 
 def test_nan_loss_raises_training_error(data):
