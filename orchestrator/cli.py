@@ -1,4 +1,4 @@
-"""nasseg command line: ``search``, ``report``, ``predict``.
+"""nasseg command line: ``search``, ``final``, ``report``, ``export-table``, ``predict``.
 
 Every input problem (bad config, missing data, unreachable MLflow or Ray) ends with one line
 ``nasseg: error: ...`` and exit code 2, before any trial starts.
@@ -30,6 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--storage", help="folder for Ray checkpoints and the search state")
     s.add_argument("--warm-start", help="MLflow experiment whose trials pre-fit the surrogate")
     s.add_argument("--resume", action="store_true", help="continue an interrupted search (same name)")
+    f = sub.add_parser("final", help="final training of a finished search's best networks (e.g. one made "
+                                     "before final training existed); registers the best")
+    f.add_argument("name")
+    f.add_argument("--top-k", type=int, help="networks to retrain (default: the config's final.top_k, else 2)")
+    f.add_argument("--config", help="the search's YAML (default: the saved config under --storage)")
+    f.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else the search's own")
+    f.add_argument("--storage", default="nasseg_runs")
+    f.add_argument("--address", help="Ray cluster: auto | host:port (default: local Ray)")
     r = sub.add_parser("report", help="write trials.csv and plots of a search, log them to MLflow")
     r.add_argument("name")
     r.add_argument("--config", help="the search's YAML (default: the saved config under --storage)")
@@ -67,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "search":
             return _search(args)
+        if args.command == "final":
+            return _final(args)
         if args.command == "report":
             return _report(args)
         if args.command == "export-table":
@@ -134,7 +144,44 @@ def _open_saved_search(args: argparse.Namespace):
     tracker = Tracker(cfg)
     if tracker.client.get_experiment_by_name(cfg.name) is None:
         raise FileNotFoundError(f"no MLflow experiment named {cfg.name!r} at {cfg.resolved_tracking_uri()}")
+    parent = tracker.existing_parent()
+    if parent is None:
+        raise FileNotFoundError(f"MLflow experiment {cfg.name!r} holds no nasseg search run")
+    tracker.attach(parent.info.run_id)  # read and add to its records; its status stays as it is
     return cfg, tracker
+
+
+def _final(args: argparse.Namespace) -> int:
+    from .config import ConfigError
+    from .final import print_final
+    from .report import write_report
+    from .search import _quiet_ray_env, check_resources_satisfiable, init_ray, preflight, train_final_and_register
+
+    cfg, tracker = _open_saved_search(args)
+    if cfg.evaluator != "training":
+        raise ConfigError(f"final: search {cfg.name!r} replayed a results table ({cfg.evaluator}); it has no "
+                          f"networks to retrain")
+    top_k = args.top_k if args.top_k is not None else (cfg.final.top_k or 2)
+    if top_k < 1:
+        raise ConfigError(f"--top-k: must be >= 1, got {top_k}")
+    if args.address is not None:
+        cfg = cfg.with_overrides(address=args.address)
+    _quiet_ray_env()
+    preflight(cfg)  # the search's data is still there and decodes
+    init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)
+    check_resources_satisfiable(cfg)
+    outcome, uri, label = train_final_and_register(cfg, tracker, top_k)
+    if not outcome.results:
+        print(f"nasseg: search {cfg.name!r} has no trained trial with {', '.join(cfg.objectives)} to retrain",
+              file=sys.stderr)
+        return 1
+    print(f"\nnasseg: final training of {cfg.name!r} finished:")
+    print_final(cfg, outcome)
+    if uri is None:
+        return 1
+    print(f"  model: {uri} ({label})")
+    write_report(cfg, tracker)
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:

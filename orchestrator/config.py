@@ -55,6 +55,18 @@ class PrescreenConfig:
 
 
 @dataclass(frozen=True)
+class FinalConfig:
+    """Final training (``orchestrator.final``): the best ``top_k`` networks of the search trained
+    again from scratch with ``epochs`` x ``steps_per_epoch`` (0: the search's epochs, and 8x its
+    steps per epoch), then drift-evaluated; the best of them is the registered model. 0 skips it
+    (the best search trial is registered, as before final training existed)."""
+
+    top_k: int = 2
+    epochs: int = 0
+    steps_per_epoch: int = 0
+
+
+@dataclass(frozen=True)
 class ResourcesConfig:
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -103,6 +115,7 @@ class SearchConfig:
     constraints: Constraints = field(default_factory=Constraints)
     train: TrainConfig = field(default_factory=TrainConfig)
     prescreen: PrescreenConfig = field(default_factory=PrescreenConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     local_ray: LocalRayConfig = field(default_factory=LocalRayConfig)
@@ -136,6 +149,17 @@ class SearchConfig:
     def trial_train(self) -> TrainConfig:
         """The training config of a trial: the search's, measuring the objective every epoch."""
         return replace(self.train, epoch_objective=self.primary_objective)
+
+    @property
+    def final_train(self) -> TrainConfig:
+        """The training config of final training: the search's data, preset and head with the
+        final budget (default: the search's epochs, 8x its steps per epoch)."""
+        return replace(self.train, epochs=self.final.epochs or self.train.epochs,
+                       steps_per_epoch=self.final.steps_per_epoch or 8 * self.train.steps_per_epoch)
+
+    def for_final_training(self) -> SearchConfig:
+        """This config with the final budget as its training config (what final trials run)."""
+        return replace(self, train=self.final_train)
 
     @property
     def modes(self) -> list[str]:
@@ -219,7 +243,7 @@ class SearchConfig:
             base = PRESETS[space].as_dict()
             base.update(_section("bounds", data.get("bounds")))
             kw["bounds"] = from_mapping(SpaceBounds, base, "bounds")
-            for key, section_cls in (("constraints", Constraints), ("prescreen", PrescreenConfig),
+            for key, section_cls in (("constraints", Constraints), ("prescreen", PrescreenConfig), ("final", FinalConfig),
                                      ("resources", ResourcesConfig), ("scheduler", SchedulerConfig),
                                      ("local_ray", LocalRayConfig)):
                 kw[key] = from_mapping(section_cls, data.get(key), key)
@@ -293,6 +317,10 @@ class SearchConfig:
                               f"got {self.primary_objective}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        f = self.final
+        if f.top_k < 0 or f.epochs < 0 or f.steps_per_epoch < 0:
+            raise ConfigError(f"final: top_k, epochs and steps_per_epoch must be >= 0 (0: skip / the default), "
+                              f"got {f.top_k}, {f.epochs}, {f.steps_per_epoch}")
         p = self.prescreen
         if p.candidates < 1 or p.min_observations < 2 or p.max_draws < 1:
             raise ConfigError("prescreen: candidates >= 1, min_observations >= 2, max_draws >= 1")

@@ -62,8 +62,10 @@ def write_bundle(folder: Path, spec: ArchSpec, meta: dict[str, Any], weights: di
     return folder
 
 
-def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoint: Any) -> str:
-    """Log + register the model of ``trial_id`` once; returns ``models:/nasseg-<name>/<version>``."""
+def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoint: Any,
+                   run_id: str | None = None) -> str:
+    """Log + register the model of ``trial_id`` (a search trial, or ``final-<trial>`` with the
+    final run's ``run_id``) once; returns ``models:/nasseg-<name>/<version>``."""
     import mlflow
     import mlflow.pyfunc
 
@@ -81,7 +83,7 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
     meta = {"channels": train["channels"], "patch_size": train["patch_size"], "threshold": train["threshold"],
             "head": train["head"], "postprocess": state["postprocess"],
             "mode": train["mode"], "hwa": train["hwa"], "trial_id": trial_id, "search": cfg.name}
-    run_id = tracker.trial_run(trial_id, spec, {}, "trained")
+    run_id = run_id or tracker.trial_run(trial_id, spec, {}, "trained")
     mlflow.set_tracking_uri(cfg.resolved_tracking_uri())
     with tempfile.TemporaryDirectory() as tmp:
         bundle = write_bundle(Path(tmp) / BUNDLE_DIR, spec, meta, state["model"])

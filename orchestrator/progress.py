@@ -24,8 +24,8 @@ class ProgressView(Callback):
     A Ray callback for trial events and a :class:`~orchestrator.search_events.SearchListener` of
     the searcher for the prescreening counters."""
 
-    def __init__(self, total: int, objective: str, stream: TextIO | None = None) -> None:
-        self.total, self.objective = total, objective
+    def __init__(self, total: int, objective: str, stream: TextIO | None = None, what: str = "trials") -> None:
+        self.total, self.objective, self.what = total, objective, what
         self.stream = stream
         self.start = time.time()
         self.best: tuple[float, str] | None = None
@@ -54,8 +54,9 @@ class ProgressView(Callback):
         elapsed = time.time() - self.start
         eta = elapsed / finished * (self.total - finished) if finished else float("nan")
         best = f"best {self.objective} {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
-        line = (f"[{_fmt(elapsed)}] {event:<28} trials {finished}/{self.total} done ({failed} failed), "
-                f"{running} running, {self.prescreened} prescreened | {best} | "
+        prescreened = f", {self.prescreened} prescreened" if self.what == "trials" else ""
+        line = (f"[{_fmt(elapsed)}] {event:<28} {getattr(self, 'what', 'trials')} {finished}/{self.total} done "
+                f"({failed} failed), {running} running{prescreened} | {best} | "
                 f"ETA {_fmt(eta) if finished else '?'}")
         print(line, file=self.stream or sys.stdout, flush=True)
 

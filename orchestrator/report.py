@@ -1,7 +1,9 @@
 """Search report from MLflow: trials.csv and PNG plots, logged to the parent run.
 
-Plots: Pareto front (primary objective vs crossbar tiles), drift curves of the top trials,
-surrogate predicted-vs-measured, segmentation overlays of the registered best model.
+Plots: Pareto front (primary objective vs crossbar tiles), drift curves of the top trials and of
+the final networks (solid: analog after programming and drift; dashed: the digital reference),
+search score vs final score of the retrained networks, surrogate predicted-vs-measured,
+segmentation overlays of the registered model. Tables: trials.csv, final.csv.
 """
 
 from __future__ import annotations
@@ -19,21 +21,22 @@ import pandas as pd  # noqa: E402
 
 from .config import SearchConfig  # noqa: E402
 from .pareto import pareto_mask  # noqa: E402
-from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker  # noqa: E402
+from .tracking import ROLE, SEARCH, SEARCH_TRIAL, STAGE, TRIAL_ID, Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
 DRIFT_LABELS = ("1s", "1h", "1d", "30d", "1y")
 
 
-def trials_table(tracker: Tracker) -> pd.DataFrame:
-    """One row per child run (trials and prescreened candidates) with tags, params and metrics."""
+def trials_table(tracker: Tracker, role: str = "trial") -> pd.DataFrame:
+    """One row per child run of ``role`` (``trial``: trials and prescreened candidates; ``final``:
+    the final trainings, with ``search_trial``) with tags, params and metrics."""
     runs = tracker.client.search_runs(
         [tracker.experiment_id], max_results=50_000,
-        filter_string=f"tags.`{SEARCH}` = '{tracker.cfg.name}' and tags.`{ROLE}` = 'trial'")
+        filter_string=f"tags.`{SEARCH}` = '{tracker.cfg.name}' and tags.`{ROLE}` = '{role}'")
     rows = []
     for r in runs:
         row = {"trial_id": r.data.tags.get(TRIAL_ID), "stage": r.data.tags.get(STAGE), "run_id": r.info.run_id,
-               "reason": r.data.tags.get("nasseg.reason", "")}
+               "reason": r.data.tags.get("nasseg.reason", ""), "search_trial": r.data.tags.get(SEARCH_TRIAL, "")}
         row.update(r.data.metrics)
         row.update({k: v for k, v in r.data.params.items() if k.startswith("arch.")})
         rows.append(row)
@@ -61,7 +64,7 @@ def plot_pareto(df: pd.DataFrame, cfg: SearchConfig, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5) -> None:
+def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5, what: str = "top trials") -> None:
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     labels = [lab for lab in DRIFT_LABELS if f"dice_{lab}" in df]
     if labels and "stage" in df:
@@ -78,11 +81,45 @@ def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5) ->
         ax.set_xticks(x, labels)
     ax.set_xlabel("time after programming (PCM drift)")
     ax.set_ylabel("analog Dice (mean ± std over noise draws); dashed: digital")
-    ax.set_title(f"{cfg.name}: drift curves of the top trials")
+    ax.set_title(f"{cfg.name}: drift curves of the {what}")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_final_vs_search(trials: pd.DataFrame, finals: pd.DataFrame, cfg: SearchConfig, path: Path) -> float | None:
+    """Each retrained network: its search score (short run) against its final score (full budget),
+    at 1 day and 1 year after programming and for the objective; returns the Spearman of the
+    objective's two rankings."""
+    from .final import spearman
+
+    obj = cfg.primary_objective
+    done = finals[finals["stage"] == "trained"] if "stage" in finals else finals.iloc[0:0]
+    merged = done.merge(trials, left_on="search_trial", right_on="trial_id", suffixes=("_final", "_search"))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    rho = None
+    metrics = [m for m in dict.fromkeys((obj, "dice_1d", "dice_1y", "ap50_1y"))
+               if f"{m}_final" in merged and f"{m}_search" in merged]
+    for metric in metrics:
+        ax.scatter(merged[f"{metric}_search"], merged[f"{metric}_final"], label=metric)
+    if obj in metrics and len(merged):
+        rho = spearman(merged[f"{obj}_search"].tolist(), merged[f"{obj}_final"].tolist())
+        for _, row in merged.iterrows():
+            ax.annotate(str(row["search_trial"])[-5:], (row[f"{obj}_search"], row[f"{obj}_final"]), fontsize=7)
+    lims = [v for m in metrics for col in (f"{m}_search", f"{m}_final") for v in merged[col].dropna()]
+    if lims:
+        ax.plot([min(lims), max(lims)], [min(lims), max(lims)], "k--", lw=0.8)
+    ax.set_xlabel("search trial (short run)")
+    ax.set_ylabel("final training (full budget)")
+    rho_s = f"{rho:.2f}" if rho is not None else "-"
+    ax.set_title(f"{cfg.name}: search vs final, Spearman ({obj}) {rho_s}, n={len(merged)}", fontsize=9)
+    if metrics:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return rho
 
 
 def plot_surrogate(pairs: list[tuple[float, float]], cfg: SearchConfig, path: Path, tau: float | None) -> None:
@@ -156,6 +193,11 @@ def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = Non
     tau = tau_hist[-1].value if tau_hist else None
     plot_pareto(df, cfg, out / "pareto_front.png")
     plot_drift(df, cfg, out / "drift_curves.png")
+    finals = trials_table(tracker, role="final")
+    if len(finals):
+        finals.to_csv(out / "final.csv", index=False)
+        plot_drift(finals, cfg, out / "drift_curves_final.png", what="final networks")
+        plot_final_vs_search(df, finals, cfg, out / "final_vs_search.png")
     saved = cfg.search_dir / "surrogate.json"
     pairs = [tuple(p) for p in json.loads(saved.read_text())["unseen_pairs"]] if saved.exists() else []
     plot_surrogate(pairs, cfg, out / "surrogate_pred_vs_measured.png", tau)

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .config import ConfigError, SearchConfig, sqlite_path
 from .progress import failure_line
@@ -40,6 +41,8 @@ class SearchOutcome:
     no_result: str | None = None      # why no trial produced the primary objective (then exit 1)
     duplicates: int = 0               # re-proposals of trained networks, replaced by random draws
     stop_reason: str | None = None    # why the searcher ended the search before ``trials``
+    final: Any = None                 # final.FinalOutcome when final training ran
+    model_source: str | None = None   # what the registered model is: a search trial or final-<trial>
 
 
 def _quiet_ray_env() -> None:
@@ -396,17 +399,20 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     errors = [r.error for _, _, r in rows if r.error is not None]
     failed = len(errors)
     best = _select_best(cfg, trained)
-    model_uri = None
-    if best is not None and cfg.evaluator == "training":  # a replay (table evaluator) trains no model
-        model_uri = log_best_model(cfg, tracker, best[0], best[2].checkpoint)
-    elif best is not None:
-        tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])
     lost = tracker.close_lost_runs(set(searcher.rejected_ids), set(searcher.candidate_of))
     if lost:
         print(f"nasseg: {lost} run(s) of trials or candidates lost with a killed driver are marked nasseg.role=lost")
     tracker.log_progress(searcher.progress())
     searcher.surrogate.save(cfg.search_dir / "surrogate.json")
     tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
+    model_uri, source, final = None, None, None
+    if best is not None and cfg.evaluator == "training":  # a replay (table evaluator) trains no model
+        if cfg.final.top_k > 0:
+            final, model_uri, source = train_final_and_register(cfg, tracker)
+        if model_uri is None:  # final training off (or it failed): the best search trial
+            model_uri, source = log_best_model(cfg, tracker, best[0], best[2].checkpoint), best[0]
+    elif best is not None:
+        tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])
     write_report(cfg, tracker)
     why = None if best is not None else no_result_reason(cfg, len(rows), errors)
     if why:
@@ -418,9 +424,28 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         failed=failed, prescreened=searcher.rejections, best_trial=best[0] if best else None,
         best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
         kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs),
-        no_result=why, duplicates=searcher.duplicates, stop_reason=searcher.finished_reason)
+        no_result=why, duplicates=searcher.duplicates, stop_reason=searcher.finished_reason, final=final,
+        model_source=source)
     _print_summary(cfg, outcome)
     return outcome
+
+
+def train_final_and_register(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None):
+    """Final training of the search's best networks, then the best final network registered.
+    Returns (FinalOutcome, model URI or None, its label)."""
+    from .final import best_final, run_final
+    from .model_export import log_best_model
+
+    outcome = run_final(cfg, tracker, top_k)
+    chosen = best_final(cfg, outcome)
+    if chosen is None:
+        if outcome.results:
+            print("nasseg: final training produced no scored network; the best search trial is registered instead",
+                  file=sys.stderr)
+        return outcome, None, None
+    run_id = tracker.final_run(chosen.candidate.search_trial, chosen.candidate.spec, cfg.final_train)
+    uri = log_best_model(cfg, tracker, chosen.label, chosen.checkpoint, run_id=run_id)
+    return outcome, uri, chosen.label
 
 
 def error_summary(error: BaseException) -> str:
@@ -461,7 +486,12 @@ def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
         return
     if o.best_trial:
         print(f"  best trial {o.best_trial}: {cfg.primary_objective} = {o.best_score:.4f}")
-        print(f"  model: {o.model_uri}" if o.model_uri else f"  no model: trials were replayed ({cfg.evaluator})")
+        if o.final is not None:
+            from .final import print_final
+
+            print_final(cfg, o.final)
+        print(f"  model: {o.model_uri} ({o.model_source})" if o.model_uri
+              else f"  no model: trials were replayed ({cfg.evaluator})")
     if o.kendall_tau is not None:
         caveat = " (too few to judge the surrogate)" if o.kendall_pairs < 10 else ""
         print(f"  surrogate Kendall tau on {o.kendall_pairs} unseen trials: {o.kendall_tau:.3f}{caveat}")

@@ -29,6 +29,7 @@ from .config import SearchConfig, sqlite_path
 from .search_events import Rejection, SearchProgress
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
+SEARCH_TRIAL = "nasseg.search_trial"  # on a final run: the search trial whose network it retrains
 STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
 EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst", "val_ap50", "val_map_dsb")  # undrifted
 
@@ -186,6 +187,11 @@ class Tracker:
         runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=1)
         return runs[0] if runs else None
 
+    def attach(self, parent_run_id: str) -> None:
+        """Work on an existing search's records as they are (``report``, ``final``,
+        ``export-table``): its parent run is used without being reopened."""
+        self._parent_id = parent_run_id
+
     def _find(self, role: str, trial_id: str | None = None) -> str | None:
         flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = '{role}'"
         if trial_id is not None:
@@ -234,6 +240,30 @@ class Tracker:
         self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
         self.client.log_text(rid, spec.to_json(), "arch.json")
         self._runs[trial_id] = rid
+        return rid
+
+    def final_run(self, search_trial: str, spec: ArchSpec, train: Any) -> str:
+        """The ``nasseg.role=final`` child run that retrains ``search_trial``'s network, created
+        with its params (``train.*`` = the final budget) and arch.json if new. Keyed by the search
+        trial, so a resumed final training (even a trial Ray re-created) finds its run again."""
+        key = f"final-{search_trial}"
+        if key in self._runs:
+            return self._runs[key]
+        flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'final' and "
+               f"tags.`{SEARCH_TRIAL}` = '{search_trial}'")
+        found = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1)
+        if found:
+            self._runs[key] = found[0].info.run_id
+            return self._runs[key]
+        run = self.client.create_run(self.experiment_id, tags={
+            MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "final", SEARCH: self.cfg.name, TRIAL_ID: key,
+            SEARCH_TRIAL: search_trial, STAGE: "running", MLFLOW_RUN_NAME: key})
+        rid = run.info.run_id
+        params = {f"arch.{k}": v for k, v in spec.to_params().items()}
+        params.update({f"train.{k}": getattr(train, k) for k in TRAIN_PARAMS})
+        self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
+        self.client.log_text(rid, spec.to_json(), "arch.json")
+        self._runs[key] = rid
         return rid
 
     def _orphans(self) -> list:
@@ -333,7 +363,8 @@ class Tracker:
 
 
 class MLflowTracking(Callback):
-    """Ray Tune callback that mirrors trial events into the Tracker."""
+    """Ray Tune callback that mirrors trial events into the Tracker (search trials; final
+    training's trials through :class:`FinalTracking`)."""
 
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
@@ -390,6 +421,19 @@ class MLflowTracking(Callback):
             except OSError:
                 pass
         self.tracker.finish(rid, "failed", failed=True, note=note)
+
+
+class FinalTracking(MLflowTracking):
+    """The same mirror for final training: each Ray trial writes into the ``final`` run of the
+    search trial it retrains (``trial.config["request"]``)."""
+
+    def __init__(self, tracker: Tracker, train: Any) -> None:
+        super().__init__(tracker)
+        self.train = train
+
+    def _run(self, trial: Any, trials: list | None = None) -> str:
+        request = trial.config["request"]
+        return self.tracker.final_run(request["search_trial"], ArchSpec.from_json(request["arch"]), self.train)
 
 
 def _finite(v: Any) -> bool:

@@ -1,0 +1,187 @@
+"""Final training: the search's best networks trained again from scratch with the full budget.
+
+The search's trials are short runs that only rank networks; no NAS tool hands over such a proxy.
+After the search (or later, ``nasseg final NAME``), the best ``final.top_k`` trained networks (by
+the primary objective among the Pareto-optimal trials first, then the others) are trained again
+with ``SearchConfig.final_train`` (same data, preset, head, seed; the final budget) and
+drift-evaluated like trials. They run as Ray trials of their own experiment (``<search>/final``
+in the search's storage): same resources, checkpoints every epoch, a ``kill -9`` resumes them from
+their last epoch and a finished one is never redone. Each writes into an MLflow child run of the
+search (``nasseg.role=final``, ``nasseg.search_trial`` = the trial it retrains). The best final
+network (same rule as for trials) is the registered model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from search_spaces import ArchSpec
+
+from .config import SearchConfig
+from .pareto import pareto_mask
+from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker
+
+FINAL_EXPERIMENT = "final"   # Ray experiment folder of final training, inside the search's folder
+
+
+@dataclass(frozen=True)
+class FinalCandidate:
+    """A trained search trial chosen for final training, with its search scores."""
+
+    search_trial: str
+    spec: ArchSpec
+    search_scores: dict[str, float]
+
+
+@dataclass
+class FinalResult:
+    """One network after final training: its search and final scores and its checkpoint."""
+
+    candidate: FinalCandidate
+    final_scores: dict[str, float]
+    checkpoint: Any
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"final-{self.candidate.search_trial}"
+
+
+@dataclass
+class FinalOutcome:
+    results: list[FinalResult]
+    spearman: float | None        # search vs final ranking by the primary objective (None: < 2 networks)
+
+    @property
+    def trained(self) -> list[FinalResult]:
+        return [r for r in self.results if r.error is None and r.final_scores]
+
+
+def rank_for_final(cfg: SearchConfig, trials: list[tuple[str, dict[str, float]]]) -> list[str]:
+    """Trial ids in final-training order: the Pareto front over all objectives by the primary
+    objective, then the rest by the primary objective (ties: the smaller trial id)."""
+    if not trials:
+        return []
+    mask = pareto_mask([[m[o] for o in cfg.objectives] for _, m in trials], cfg.modes)
+    order = sorted(range(len(trials)),
+                   key=lambda i: (not mask[i], -trials[i][1][cfg.primary_objective], trials[i][0]))
+    return [trials[i][0] for i in order]
+
+
+def select_candidates(cfg: SearchConfig, tracker: Tracker, top_k: int) -> list[FinalCandidate]:
+    """The ``top_k`` search trials to retrain, read from the search's MLflow records (the trained
+    trial runs with every objective), so a search made before final training existed works too."""
+    flt = (f"tags.`{SEARCH}` = '{cfg.name}' and tags.`{ROLE}` = 'trial' and tags.`{STAGE}` = 'trained'")
+    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=flt, max_results=50_000)
+    scored = [(r.data.tags[TRIAL_ID], r) for r in runs if all(o in r.data.metrics for o in cfg.objectives)]
+    by_id = dict(scored)
+    chosen = rank_for_final(cfg, [(tid, r.data.metrics) for tid, r in scored])[:top_k]
+    return [FinalCandidate(tid, ArchSpec.from_params(by_id[tid].data.params, prefix="arch."),
+                           dict(by_id[tid].data.metrics)) for tid in chosen]
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    """Spearman rank correlation of two score lists (None below 2 networks or without spread)."""
+    if len(a) < 2:
+        return None
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(a, b).statistic
+    return None if rho != rho else float(rho)  # NaN when one list is constant
+
+
+def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> FinalOutcome:
+    """Train the chosen networks with the final budget as Ray trials (resuming an interrupted
+    final training of this search), record them in MLflow and return their scores."""
+    from ray import tune
+    from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
+
+    from .checkpoints import CheckpointRetention
+    from .progress import ProgressView
+    from .tracking import FinalTracking
+
+    k = cfg.final.top_k if top_k is None else top_k
+    candidates = select_candidates(cfg, tracker, k)
+    if not candidates:
+        return FinalOutcome([], None)
+    final_cfg = cfg.for_final_training()
+    train = final_cfg.train
+    trainable = tune.with_resources(tune.with_parameters(run_final_trial, search=final_cfg),
+                                    {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
+    uri = f"{cfg.search_uri}/{FINAL_EXPERIMENT}"
+    print(f"nasseg: final training of {len(candidates)} network(s) with {train.epochs} x {train.steps_per_epoch} "
+          f"steps (search trials: {cfg.train.epochs} x {cfg.train.steps_per_epoch}): "
+          f"{', '.join(c.search_trial for c in candidates)}", flush=True)
+    if Tuner.can_restore(uri):
+        tuner = Tuner.restore(uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
+    else:
+        requests = [{"arch": c.spec.to_json(), "search_trial": c.search_trial} for c in candidates]
+        tuner = Tuner(
+            trainable, param_space={"request": tune.grid_search(requests)},
+            tune_config=TuneConfig(num_samples=1, max_concurrent_trials=cfg.resources.max_concurrent_trials,
+                                   reuse_actors=True),
+            run_config=RunConfig(
+                name=FINAL_EXPERIMENT, storage_path=cfg.search_uri, verbose=0,
+                callbacks=[FinalTracking(tracker, train), ProgressView(len(candidates), cfg.primary_objective,
+                                                                       what="final trainings"),
+                           CheckpointRetention()],
+                failure_config=FailureConfig(max_failures=cfg.resources.retries),
+                checkpoint_config=CheckpointConfig(num_to_keep=None)))
+    results = tuner.fit()
+    by_trial = {c.search_trial: c for c in candidates}
+    out = []
+    for r in results:
+        request = (r.config or {}).get("request", {})
+        candidate = by_trial.get(request.get("search_trial"))
+        if candidate is None:  # a restored final training of other candidates: report what it trained
+            candidate = FinalCandidate(request["search_trial"], ArchSpec.from_json(request["arch"]), {})
+        metrics = {k: float(v) for k, v in (r.metrics or {}).items() if isinstance(v, (int, float))}
+        done = cfg.primary_objective in metrics and r.error is None
+        out.append(FinalResult(candidate, metrics if done else {}, r.checkpoint,
+                               None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
+    pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
+             for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]
+    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+    if rho is not None:
+        tracker.log_metrics(tracker.parent_id, {"final_search_spearman": rho})
+    return FinalOutcome(sorted(out, key=lambda r: r.label), rho)
+
+
+def best_final(cfg: SearchConfig, outcome: FinalOutcome) -> FinalResult | None:
+    """The registered network: best by the primary objective among the Pareto-optimal finals."""
+    done = outcome.trained
+    if not done:
+        return None
+    order = rank_for_final(cfg, [(r.label, r.final_scores) for r in done])
+    return next(r for r in done if r.label == order[0])
+
+
+def run_final_trial(config: dict[str, Any], search: SearchConfig) -> None:
+    """Ray Tune function trainable of one final training (``search``: the final-budget config)."""
+    from .evaluation import TrainingEvaluator, TrialRequest
+    from .trial import RayReporter
+
+    reporter = RayReporter()
+    try:
+        TrainingEvaluator().run(TrialRequest(config["request"]["arch"]), search, reporter)
+    finally:
+        reporter.close()
+
+
+def print_final(cfg: SearchConfig, outcome: FinalOutcome) -> None:
+    """Per network: search score -> final score, and the Spearman correlation of the rankings."""
+    obj = cfg.primary_objective
+    for r in outcome.results:
+        before = r.candidate.search_scores.get(obj)
+        before_s = f"{before:.4f}" if before is not None else "-"
+        if r.error:
+            print(f"  {r.label}: search {obj} {before_s}, final training failed: {r.error}")
+            continue
+        extra = ", ".join(f"{m} {r.final_scores[m]:.3f}" for m in ("dice_1y", "ap50_1y", "map_dsb_worst")
+                          if m in r.final_scores)
+        print(f"  {r.label}: {obj} search {before_s} -> final {r.final_scores[obj]:.4f} ({extra})")
+    n = len(outcome.trained)
+    if outcome.spearman is not None:
+        caveat = " (too few networks to judge)" if n < 5 else ""
+        print(f"  search vs final ranking: Spearman {outcome.spearman:.2f} over {n} networks{caveat}")
