@@ -24,6 +24,8 @@ class ProgressView(Callback):
     A Ray callback for trial events and a :class:`~orchestrator.search_events.SearchListener` of
     the searcher for the prescreening counters."""
 
+    what = "trials"  # what is counted (a view restored from a search made before final training has no own)
+
     def __init__(self, total: int, objective: str, stream: TextIO | None = None, what: str = "trials") -> None:
         self.total, self.objective, self.what = total, objective, what
         self.stream = stream
@@ -55,30 +57,38 @@ class ProgressView(Callback):
         eta = elapsed / finished * (self.total - finished) if finished else float("nan")
         best = f"best {self.objective} {self.best[0]:.4f} ({self.best[1]})" if self.best else "best -"
         prescreened = f", {self.prescreened} prescreened" if self.what == "trials" else ""
-        line = (f"[{_fmt(elapsed)}] {event:<28} {getattr(self, 'what', 'trials')} {finished}/{self.total} done "
+        line = (f"[{_fmt(elapsed)}] {event:<28} {self.what} {finished}/{self.total} done "
                 f"({failed} failed), {running} running{prescreened} | {best} | "
                 f"ETA {_fmt(eta) if finished else '?'}")
         print(line, file=self.stream or sys.stdout, flush=True)
 
+    @staticmethod
+    def _name(trial: Any) -> str:
+        """A search trial's id; a final training is named after the trial it retrains."""
+        request = (trial.config or {}).get("request")
+        return f"final-{request['search_trial']}" if isinstance(request, dict) else trial.trial_id
+
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._line(trials, f"start {trial.trial_id}")
+        self._line(trials, f"start {self._name(trial)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         score = result.get(self.objective)
         if score is not None and (self.best is None or score > self.best[0]):
-            self.best = (float(score), trial.trial_id)
+            self.best = (float(score), self._name(trial))
         if score is not None:
-            self._line(trials, f"scored {trial.trial_id}")
+            self._line(trials, f"scored {self._name(trial)}")
+        elif self.what != "trials":  # long final trainings: a line per epoch
+            self._line(trials, f"epoch {result.get('epoch', '?')} {self._name(trial)}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         stage = "trained" if self.objective in (trial.last_result or {}) else "stopped (ASHA)"
-        self._line(trials, f"{stage} {trial.trial_id}")
+        self._line(trials, f"{stage} {self._name(trial)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._line(trials, f"failed {trial.trial_id}")
+        self._line(trials, f"failed {self._name(trial)}")
         reason = _error_file_line(getattr(trial, "error_file", None))
         if reason:  # the one line that says why (the traceback is in the trial's MLflow run, nasseg.error)
-            print(f"    {trial.trial_id}: {reason}", flush=True)
+            print(f"    {self._name(trial)}: {reason}", flush=True)
 
 
 def failure_line(text: str, limit: int = 240) -> str | None:

@@ -96,7 +96,8 @@ def plot_final_vs_search(trials: pd.DataFrame, finals: pd.DataFrame, cfg: Search
 
     obj = cfg.primary_objective
     done = finals[finals["stage"] == "trained"] if "stage" in finals else finals.iloc[0:0]
-    merged = done.merge(trials, left_on="search_trial", right_on="trial_id", suffixes=("_final", "_search"))
+    merged = done.merge(trials.drop(columns=["search_trial"], errors="ignore"), left_on="search_trial",
+                        right_on="trial_id", suffixes=("_final", "_search"))
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rho = None
     metrics = [m for m in dict.fromkeys((obj, "dice_1d", "dice_1y", "ap50_1y"))

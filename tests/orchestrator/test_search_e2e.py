@@ -57,7 +57,7 @@ def e2e(tmp_path_factory):
     """One real search (hardware-aware training), shared by the contract tests. Failed trials'
     records are checked on replayed searches (tests/orchestrator/test_replay.py)."""
     tmp = tmp_path_factory.mktemp("e2e")
-    cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\n" + BASE
+    cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\nfinal: {top_k: 2, steps_per_epoch: 3}\n" + BASE
     (tmp / "c.yaml").write_text(cfg_text)
     start = time.time()
     proc = nasseg(["search", "c.yaml"], tmp, env_for(tmp))
@@ -91,7 +91,38 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
         assert 0 <= m["dice_1d"] <= 1 and m["tiles"] <= 20  # the constraint held on every worker
         assert m["dice_drop_1d"] == pytest.approx(m["dice_digital"] - m["dice_1d"], abs=1e-6)
         assert [h.step for h in client.get_metric_history(r.info.run_id, "val_dice")] == [1, 2]
+        # the objective after one programming draw and a day of drift, every epoch (ASHA's signal)
+        assert [h.step for h in client.get_metric_history(r.info.run_id, "val_dice_1d")] == [1, 2]
+        assert m["dice_worst"] == m["dice_1d"] and "dice_1d_sem" in m   # drift times 1 s and 1 d
         assert r.data.params["train.patch_size"] == "32"
+
+
+def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
+    from orchestrator.config import SearchConfig
+    from orchestrator.final import rank_for_final
+
+    client = e2e["client"]
+    parent = runs_of(client, "e2e", "search")[0]
+    trained = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "trained"]
+    cfg = SearchConfig.from_yaml(e2e["dir"] / "c.yaml")
+    top2 = rank_for_final(cfg, [(r.data.tags["nasseg.trial_id"], r.data.metrics) for r in trained])[:2]
+    finals = runs_of(client, "e2e", "final")
+    assert sorted(r.data.tags["nasseg.search_trial"] for r in finals) == sorted(top2)
+    by_trial = {r.data.tags["nasseg.trial_id"]: r for r in trained}
+    for r in finals:
+        assert r.info.status == "FINISHED" and r.data.tags["nasseg.stage"] == "trained"
+        assert r.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert r.data.tags["nasseg.trial_id"] == "final-" + r.data.tags["nasseg.search_trial"]
+        assert r.data.params["train.steps_per_epoch"] == "3" and r.data.params["train.epochs"] == "2"
+        searched = by_trial[r.data.tags["nasseg.search_trial"]]
+        assert ArchSpec.from_params(r.data.params, prefix="arch.") == ArchSpec.from_params(searched.data.params,
+                                                                                            prefix="arch.")
+        assert {"dice_digital", "dice_1d", "dice_worst", "ap50_1d", "map_dsb_1d", "tiles"} <= set(r.data.metrics)
+        assert [h.step for h in client.get_metric_history(r.info.run_id, "val_dice_1d")] == [1, 2]
+    assert "final_search_spearman" in parent.data.metrics
+    assert "search vs final ranking: Spearman" in e2e["stdout"]
+    for r in finals:
+        assert f"{r.data.tags['nasseg.trial_id']}: dice_1d search " in e2e["stdout"]
 
 
 def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
@@ -113,11 +144,12 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert len(versions) == 1
     parent = runs_of(client, "e2e", "search")[0]
     best_id = parent.data.tags["nasseg.best_trial"]
-    assert versions[0].tags["nasseg.trial_id"] == best_id
-    trained = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "trained"]
-    # the top scorer is always Pareto-optimal (on a tie: the fewer tiles, then the smaller id)
-    (best,) = [r for r in trained if r.data.tags["nasseg.trial_id"] == best_id]
-    assert best.data.metrics["dice_1d"] == max(r.data.metrics["dice_1d"] for r in trained)
+    assert versions[0].tags["nasseg.trial_id"] == best_id and best_id.startswith("final-")
+    # the registered model is the best *final* network (the top scorer is always Pareto-optimal)
+    finals = runs_of(client, "e2e", "final")
+    (best,) = [r for r in finals if r.data.tags["nasseg.trial_id"] == best_id]
+    assert best.data.metrics["dice_1d"] == max(r.data.metrics["dice_1d"] for r in finals)
+    assert best.data.tags.get("nasseg.best") == "true"
     # the model carries its head and the post-processing tuned on validation after training
     (meta,) = (e2e["dir"] / "nasseg_runs" / "mlartifacts").rglob("nasseg_model.json")
     meta = json.loads(meta.read_text())
@@ -185,7 +217,7 @@ def test_report_artifacts_on_the_parent_run(e2e):
     parent = runs_of(client, "e2e", "search")[0]
     names = {a.path for a in client.list_artifacts(parent.info.run_id, "report")}
     for f in ("pareto_front.png", "drift_curves.png", "surrogate_pred_vs_measured.png", "trials.csv",
-              "overlays_best_model.png"):
+              "overlays_best_model.png", "final.csv", "drift_curves_final.png", "final_vs_search.png"):
         assert f"report/{f}" in names, names
     proc = nasseg(["report", "e2e"], e2e["dir"], env_for(e2e["dir"]))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -222,3 +254,52 @@ def test_a_missing_config_file_through_a_real_process(tmp_path):
 # kill -9 of the driver and resume: tests/orchestrator/test_replay.py, on 100 replayed trials (it was
 # here on 5 trained ones, 55-74 s; the replay checks the same and more, the Trainer's exact resume
 # is tests/trainers/test_training.py, a trial's resume from Ray's checkpoint is the two-node test)
+
+
+def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_9(tmp_path):
+    """``final.top_k: 0`` keeps the behaviour from before final training (the best search trial is
+    the model); ``nasseg final`` trains it later; a kill -9 during that final training resumes from
+    the last checkpointed epoch, the run is reused, and the final network becomes version 2."""
+    cfg_text = "name: e2e0\ntrials: 2\nscheduler: {enabled: false}\nfinal: {top_k: 0, epochs: 4, steps_per_epoch: 10}\n"
+    (tmp_path / "c.yaml").write_text(cfg_text + BASE)
+    env = env_for(tmp_path)
+    proc = nasseg(["search", "c.yaml"], tmp_path, env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (v1,) = client.search_model_versions("name = 'nasseg-e2e0'")
+    assert not v1.tags["nasseg.trial_id"].startswith("final-") and not runs_of(client, "e2e0", "final")
+    assert "final training" not in proc.stdout
+
+    driver = subprocess.Popen(NASSEG + ["final", "e2e0", "--top-k", "1"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline, history = time.time() + 240, []
+    while time.time() < deadline and not history:
+        time.sleep(0.5)
+        finals = runs_of(client, "e2e0", "final")
+        history = client.get_metric_history(finals[0].info.run_id, "val_dice") if finals else []
+    assert history, "final training never reported an epoch"
+    time.sleep(2.5)  # one experiment snapshot (every 2 s) names the first epoch's checkpoint
+    driver.kill()
+    driver.wait()
+    killed_at = time.time() * 1000
+    (run,) = runs_of(client, "e2e0", "final")
+    assert run.data.tags["nasseg.stage"] == "running" and len(client.get_metric_history(run.info.run_id, "val_dice")) < 4
+
+    proc = nasseg(["final", "e2e0", "--top-k", "1"], tmp_path, env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run,) = runs_of(client, "e2e0", "final")          # the same run, finished
+    assert run.data.tags["nasseg.stage"] == "trained" and run.info.status == "FINISHED"
+    history = client.get_metric_history(run.info.run_id, "val_dice")
+    assert {h.step for h in history} == {1, 2, 3, 4}
+    assert min(h.step for h in history if h.timestamp > killed_at) > 1   # resumed, not restarted
+    assert run.data.tags["nasseg.search_trial"] == v1.tags["nasseg.trial_id"]   # the best (only top-1) trial
+    versions = sorted(client.search_model_versions("name = 'nasseg-e2e0'"), key=lambda v: int(v.version))
+    assert [v.tags["nasseg.trial_id"] for v in versions] == [v1.tags["nasseg.trial_id"], run.data.tags["nasseg.trial_id"]]
+    assert f"model: models:/nasseg-e2e0/2 ({run.data.tags['nasseg.trial_id']})" in proc.stdout
+    assert runs_of(client, "e2e0", "search")[0].info.status == "FINISHED"
+    # a finished final training is never redone: a third call only registers what exists
+    start = time.time()
+    proc = nasseg(["final", "e2e0", "--top-k", "1"], tmp_path, env)
+    assert proc.returncode == 0 and len(runs_of(client, "e2e0", "final")) == 1, proc.stderr[-2000:]
+    assert len(client.search_model_versions("name = 'nasseg-e2e0'")) == 2
+    assert time.time() - start < 60
