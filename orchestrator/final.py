@@ -83,12 +83,11 @@ def select_candidates(cfg: SearchConfig, tracker: Tracker, top_k: int) -> list[F
 
 def spearman(a: list[float], b: list[float]) -> float | None:
     """Spearman rank correlation of two score lists (None below 2 networks or without spread)."""
-    if len(a) < 2:
+    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:  # no ranking in a constant list
         return None
     from scipy.stats import spearmanr
 
-    rho = spearmanr(a, b).statistic
-    return None if rho != rho else float(rho)  # NaN when one list is constant
+    return float(spearmanr(a, b).statistic)
 
 
 def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> FinalOutcome:
@@ -182,6 +181,8 @@ def print_final(cfg: SearchConfig, outcome: FinalOutcome) -> None:
                           if m in r.final_scores)
         print(f"  {r.label}: {obj} search {before_s} -> final {r.final_scores[obj]:.4f} ({extra})")
     n = len(outcome.trained)
+    caveat = " (too few networks to judge)" if n < 5 else ""
     if outcome.spearman is not None:
-        caveat = " (too few networks to judge)" if n < 5 else ""
         print(f"  search vs final ranking: Spearman {outcome.spearman:.2f} over {n} networks{caveat}")
+    elif n >= 2:
+        print(f"  search vs final ranking: Spearman undefined over {n} networks (tied scores)")

@@ -243,7 +243,7 @@ class Trainer:
         """The analog network (a digitally trained model is converted: the baseline)."""
         return self.model if self.cfg.mode == "analog" else to_analog(self.model, self.cfg.hwa).to(self.device)
 
-    def _programmed_scores(self, analog: nn.Module, times: tuple[float, ...], seed: int) -> list[dict[str, float]]:
+    def programmed_scores(self, analog: nn.Module, times: tuple[float, ...], seed: int) -> list[dict[str, float]]:
         """Program ``analog`` once (programming noise seeded by ``seed``), drift it to each of
         ``times`` (increasing) and score it there; torch's RNG is left as it was."""
         rng_state = torch.get_rng_state()
@@ -267,7 +267,7 @@ class Trainer:
             return self.evaluate(to_digital(self._analog()) if self.cfg.mode == "analog" else self.model)[metric]
         times = worst_times(self.cfg.drift_times) if label == "worst" else \
             tuple(t for t in self.cfg.drift_times if time_label(t) == label)
-        scores = self._programmed_scores(self._analog(), times, seed=self.cfg.seed * 7919 + 104_729 + self.epoch)
+        scores = self.programmed_scores(self._analog(), times, seed=self.cfg.seed * 7919 + 104_729 + self.epoch)
         return min(s[metric] for s in scores)
 
     def drift_evaluation(self) -> dict[str, float]:
@@ -285,7 +285,7 @@ class Trainer:
         digital = to_digital(analog) if self.cfg.mode == "analog" else self.model
         out = {f"{k}_digital": v for k, v in self.evaluate(digital).items()}
         labels = [time_label(t) for t in self.cfg.drift_times]
-        runs = [self._programmed_scores(analog, self.cfg.drift_times, seed=self.cfg.seed * 7919 + rep)
+        runs = [self.programmed_scores(analog, self.cfg.drift_times, seed=self.cfg.seed * 7919 + rep)
                 for rep in range(self.cfg.drift_reps)]
         for i, label in enumerate(labels):
             for metric in runs[0][i]:

@@ -122,7 +122,7 @@ def test_worst_metrics_come_from_the_drift_table(data, monkeypatch):
         rep = seed - cfg.seed * 7919
         return [{"dice": d, "ap50": 1.0 - d} for d in planted[rep]]
 
-    monkeypatch.setattr(trainer, "_programmed_scores", scores)
+    monkeypatch.setattr(trainer, "programmed_scores", scores)
     drift = trainer.drift_evaluation()
     assert drift["dice_1y"] == pytest.approx(0.675) and drift["dice_1d"] == pytest.approx(0.71)
     assert drift["dice_worst"] == pytest.approx(0.675)                    # 1 year, not 1 s (0.10)
