@@ -61,7 +61,9 @@ def draws_of(path: Path, cfg, draws: int) -> tuple[str, dict[str, np.ndarray]]:
         for m in METRICS:
             metric, label = m.rsplit("_", 1)
             per[m].append(scores[0 if label == "1d" else 1][metric])
-    name = path.parent.parent.name.split("_")[2] + (" (final)" if "final" in path.parent.parent.name else "")
+    folder = path.parent.parent.name   # run_trial_<id>_... or run_final_trial_<id>_<n>_...
+    final = folder.startswith("run_final_")
+    name = folder.split("_")[3 if final else 2] + (" (final)" if final else "")
     return name, {m: np.array(v) for m, v in per.items()}
 
 

@@ -158,6 +158,9 @@ def _final(args: argparse.Namespace) -> int:
     from .search import _quiet_ray_env, check_resources_satisfiable, init_ray, preflight, train_final_and_register
 
     cfg, tracker = _open_saved_search(args)
+    if tracker.client.get_run(tracker.parent_id).info.status == "RUNNING":
+        raise ConfigError(f"final: search {cfg.name!r} is running or was interrupted; resume it (nasseg search "
+                          f"... --resume), its final training runs at its end")
     if cfg.evaluator != "training":
         raise ConfigError(f"final: search {cfg.name!r} replayed a results table ({cfg.evaluator}); it has no "
                           f"networks to retrain")

@@ -64,6 +64,7 @@ class FinalConfig:
     top_k: int = 2
     epochs: int = 0
     steps_per_epoch: int = 0
+    lr_schedule: str = ""        # "": the search's train.lr_schedule; constant | cosine
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class SearchConfig:
         """The training config of final training: the search's data, preset and head with the
         final budget (default: the search's epochs, 8x its steps per epoch)."""
         return replace(self.train, epochs=self.final.epochs or self.train.epochs,
-                       steps_per_epoch=self.final.steps_per_epoch or 8 * self.train.steps_per_epoch)
+                       steps_per_epoch=self.final.steps_per_epoch or 8 * self.train.steps_per_epoch,
+                       lr_schedule=self.final.lr_schedule or self.train.lr_schedule)
 
     def for_final_training(self) -> SearchConfig:
         """This config with the final budget as its training config (what final trials run)."""
@@ -321,6 +323,11 @@ class SearchConfig:
         if f.top_k < 0 or f.epochs < 0 or f.steps_per_epoch < 0:
             raise ConfigError(f"final: top_k, epochs and steps_per_epoch must be >= 0 (0: skip / the default), "
                               f"got {f.top_k}, {f.epochs}, {f.steps_per_epoch}")
+        if f.lr_schedule:
+            try:
+                _ = self.final_train  # TrainConfig validates the schedule
+            except ValueError as exc:
+                raise ConfigError(str(exc).replace("train.lr_schedule", "final.lr_schedule")) from None
         p = self.prescreen
         if p.candidates < 1 or p.min_observations < 2 or p.max_draws < 1:
             raise ConfigError("prescreen: candidates >= 1, min_observations >= 2, max_draws >= 1")

@@ -114,6 +114,7 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
           f"{', '.join(c.search_trial for c in candidates)}", flush=True)
     if Tuner.can_restore(uri):
         tuner = Tuner.restore(uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
+        check_same_candidates(tuner, candidates)
     else:
         requests = [{"arch": c.spec.to_json(), "search_trial": c.search_trial} for c in candidates]
         tuner = Tuner(
@@ -145,6 +146,19 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
     if rho is not None:
         tracker.log_metrics(tracker.parent_id, {"final_search_spearman": rho})
     return FinalOutcome(sorted(out, key=lambda r: r.label), rho)
+
+
+def check_same_candidates(tuner: Any, candidates: list[FinalCandidate]) -> None:
+    """A final training resumes the networks it started with; asking for networks it does not
+    hold (a larger ``--top-k``, a search resumed after ``nasseg final``) is refused in one line
+    rather than silently training other networks than asked."""
+    from .config import ConfigError
+
+    held = {(r.config or {}).get("request", {}).get("search_trial") for r in tuner.get_results()}
+    missing = [c.search_trial for c in candidates if c.search_trial not in held]
+    if missing:
+        raise ConfigError(f"final training of this search already holds trials {', '.join(sorted(map(str, held)))}; "
+                          f"it cannot add {', '.join(missing)} (ask for at most those, e.g. --top-k {len(held)})")
 
 
 def best_final(cfg: SearchConfig, outcome: FinalOutcome) -> FinalResult | None:

@@ -38,7 +38,7 @@ def is_epoch_metric(name: str) -> bool:
     """Logged with the epoch as its step: the loss and every ``val_*`` score (the undrifted ones of
     ``EPOCH_METRICS`` and the search's per-epoch objective, e.g. ``val_dice_1d``)."""
     return name == "loss" or name.startswith("val_")
-TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "seed")
+TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "lr_schedule", "seed")
 
 
 def connect(tracking_uri: str) -> MlflowClient:

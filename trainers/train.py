@@ -12,6 +12,7 @@ Exact resume: every epoch re-seeds torch, the data sampler and the MONAI transfo
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ log = logging.getLogger(__name__)
 #: 1 s, 1 h, 1 day, 30 days, 1 year after programming.
 DRIFT_TIMES: tuple[float, ...] = (1.0, 3600.0, 86400.0, 30 * 86400.0, 365 * 86400.0)
 MODES = ("analog", "digital")
+LR_SCHEDULES = ("constant", "cosine")
 #: ``<metric>_worst`` is the lowest mean over the drift times from this one on (the hardware's
 #: service life; the first second after programming is not a time anyone reads the chip at)
 WORST_FROM_S = 3600.0
@@ -91,6 +93,7 @@ class TrainConfig:
     batch_size: int = 8
     patch_size: int = 64
     lr: float = 2e-3
+    lr_schedule: str = "constant"      # constant | cosine (annealed to 0 over epochs x steps_per_epoch)
     weight_decay: float = 0.0
     seed: int = 0
     num_threads: int = 1
@@ -121,6 +124,8 @@ class TrainConfig:
             raise ValueError(f"train.patch_size: must be a multiple of 8 and >= 16, got {self.patch_size}")
         if not self.lr > 0:
             raise ValueError(f"train.lr: must be > 0, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"train.lr_schedule: expected one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if not self.drift_times or any(t <= 0 for t in self.drift_times):
             raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
         head(self.head)  # ValueError naming train.head and the choices
@@ -187,7 +192,8 @@ class Trainer:
         loader = DataLoader(self.train_ds, batch_size=self.cfg.batch_size, sampler=sampler, num_workers=0)
         self.model.train()
         losses = []
-        for batch in loader:
+        for step, batch in enumerate(loader, start=self.epoch * self.cfg.steps_per_epoch):
+            self._set_lr(step)
             image = batch["image"].to(self.device)
             target = self.head.target(batch["label"].to(self.device))
             self.optimizer.zero_grad(set_to_none=True)
@@ -199,6 +205,16 @@ class Trainer:
             losses.append(loss.item())
         self.epoch += 1
         return float(np.mean(losses))
+
+    def _set_lr(self, step: int) -> None:
+        """The learning rate of global ``step``: a function of the step alone, so a checkpoint
+        needs no scheduler state and a resume stays exact."""
+        if self.cfg.lr_schedule == "constant":
+            return
+        total = self.cfg.epochs * self.cfg.steps_per_epoch
+        lr = 0.5 * self.cfg.lr * (1.0 + math.cos(math.pi * min(step, total) / total))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def fit(self, on_epoch: Callable[[dict[str, float], Trainer], None] | None = None,
             epochs: int | None = None) -> list[dict[str, float]]:

@@ -91,6 +91,8 @@ def test_a_gpu_request_no_node_can_meet_is_refused_not_queued_forever(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["report", "../x"], "report: '../x' is not a search name"),
+    (["final", "nope"], "nasseg_runs/nope/search_config.json: no saved search config"),
+    (["final", "nope", "--tracking-uri", "sqlite:///missing.db", "--config", "c.yaml"], "tracking URI sqlite:///"),
     (["report", "nope", "--tracking-uri", "sqlite:///missing.db", "--config", "c.yaml"],
      "tracking URI sqlite:///"),
     (["predict", "--model", "models:/nasseg-x/1", "--input", "in", "--output", "out", "--tracking-uri",

@@ -187,3 +187,21 @@ def test_contour_head_trains_tunes_and_keeps_its_post_processing(data, tmp_path)
     drift = trainer.drift_evaluation()
     assert {"ap50_1d", "map_dsb_1d", "f1_inst_1d", "map_dsb_digital"} <= set(drift)
     assert 0 <= drift["map_dsb_1d"] <= drift["ap50_1d"] <= 1
+
+
+def test_cosine_learning_rate_is_a_function_of_the_step(data):
+    import math
+
+    train, val = data
+    cfg = TrainConfig(mode="analog", epochs=2, steps_per_epoch=3, batch_size=2, patch_size=32, lr=0.01,
+                      lr_schedule="cosine")
+    trainer = Trainer(SPEC, train, val[:1], cfg)
+    trainer.train_epoch()                                    # steps 0, 1, 2 of 6
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.005 * (1 + math.cos(math.pi * 2 / 6)))
+    trainer.train_epoch()
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(0.005 * (1 + math.cos(math.pi * 5 / 6)))
+    constant = Trainer(SPEC, train, val[:1], replace(cfg, lr_schedule="constant"))
+    constant.train_epoch()
+    assert constant.optimizer.param_groups[0]["lr"] == 0.01
+    with pytest.raises(ValueError, match="train.lr_schedule: expected one of constant, cosine"):
+        TrainConfig(lr_schedule="step")
