@@ -58,13 +58,15 @@ class PrescreenConfig:
 class FinalConfig:
     """Final training (``orchestrator.final``): the best ``top_k`` networks of the search trained
     again from scratch with ``epochs`` x ``steps_per_epoch`` (0: the search's epochs, and 8x its
-    steps per epoch), then drift-evaluated; the best of them is the registered model. 0 skips it
-    (the best search trial is registered, as before final training existed)."""
+    steps per epoch), then drift-evaluated over ``drift_reps`` programming draws (8: the standard
+    error of a trial's 2 draws halves, benchmarks/RESULTS.md bench_drift_reps); the best of them
+    is the registered model. ``top_k: 0`` skips it (the best search trial is registered)."""
 
     top_k: int = 2
     epochs: int = 0
     steps_per_epoch: int = 0
     lr_schedule: str = ""        # "": the search's train.lr_schedule; constant | cosine
+    drift_reps: int = 8          # programming draws of the final drift evaluation (0: the search's)
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ class SearchConfig:
         final budget (default: the search's epochs, 8x its steps per epoch)."""
         return replace(self.train, epochs=self.final.epochs or self.train.epochs,
                        steps_per_epoch=self.final.steps_per_epoch or 8 * self.train.steps_per_epoch,
-                       lr_schedule=self.final.lr_schedule or self.train.lr_schedule)
+                       lr_schedule=self.final.lr_schedule or self.train.lr_schedule,
+                       drift_reps=self.final.drift_reps or self.train.drift_reps)
 
     def for_final_training(self) -> SearchConfig:
         """This config with the final budget as its training config (what final trials run)."""
@@ -320,9 +323,9 @@ class SearchConfig:
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
         f = self.final
-        if f.top_k < 0 or f.epochs < 0 or f.steps_per_epoch < 0:
-            raise ConfigError(f"final: top_k, epochs and steps_per_epoch must be >= 0 (0: skip / the default), "
-                              f"got {f.top_k}, {f.epochs}, {f.steps_per_epoch}")
+        if min(f.top_k, f.epochs, f.steps_per_epoch, f.drift_reps) < 0:
+            raise ConfigError(f"final: top_k, epochs, steps_per_epoch and drift_reps must be >= 0 (0: skip / the "
+                              f"default), got {f.top_k}, {f.epochs}, {f.steps_per_epoch}, {f.drift_reps}")
         if f.lr_schedule:
             try:
                 _ = self.final_train  # TrainConfig validates the schedule

@@ -65,7 +65,7 @@ def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     ("objectives: [accuracy]\n", "objectives: unknown objective 'accuracy'"),
     ("objectives: [tiles, dice_1d]\n", "first objective must be a quality score"),
     ("objectives: [dice_2d]\n", "needs drift time 2d"),
-    ("final: {top_k: -1}\n", "final: top_k, epochs and steps_per_epoch must be >= 0"),
+    ("final: {top_k: -1}\n", "final: top_k, epochs, steps_per_epoch and drift_reps must be >= 0"),
     ("final: {lr_schedule: step}\n", "final.lr_schedule: expected one of constant, cosine"),
     ("final: {topk: 2}\n", "final: unknown key(s) ['topk']"),
     ("objectives: [dice_worst]\ntrain: {drift_times: [1, 60]}\n", "dice_worst is the lowest score over the drift times >= 1h"),
