@@ -229,6 +229,7 @@ def test_report_artifacts_on_the_parent_run(e2e):
         assert f"report/{f}" in names, names
     proc = nasseg(["report", "e2e"], e2e["dir"], env_for(e2e["dir"]))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert runs_of(client, "e2e", "search")[0].info.status == "FINISHED"   # reading does not reopen it
     csv = (e2e["dir"] / "nasseg_runs" / "e2e" / "report" / "trials.csv").read_text().splitlines()
     assert len(csv) - 1 == len(runs_of(client, "e2e", "trial"))
 
