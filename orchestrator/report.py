@@ -196,6 +196,10 @@ def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = Non
     plot_drift(df, cfg, out / "drift_curves.png")
     finals = trials_table(tracker, role="final")
     if len(finals):
+        searched = df.set_index("trial_id") if "trial_id" in df else pd.DataFrame()
+        for metric in dict.fromkeys((cfg.primary_objective, "dice_1d", "dice_1y", "ap50_1y")):
+            if metric in searched:  # each final network's score in its search trial, beside its final score
+                finals[f"search_{metric}"] = finals["search_trial"].map(searched[metric])
         finals.to_csv(out / "final.csv", index=False)
         plot_drift(finals, cfg, out / "drift_curves_final.png", what="final networks")
         plot_final_vs_search(df, finals, cfg, out / "final_vs_search.png")

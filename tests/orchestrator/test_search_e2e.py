@@ -232,6 +232,14 @@ def test_report_artifacts_on_the_parent_run(e2e):
     assert runs_of(client, "e2e", "search")[0].info.status == "FINISHED"   # reading does not reopen it
     csv = (e2e["dir"] / "nasseg_runs" / "e2e" / "report" / "trials.csv").read_text().splitlines()
     assert len(csv) - 1 == len(runs_of(client, "e2e", "trial"))
+    import pandas as pd
+
+    final = pd.read_csv(e2e["dir"] / "nasseg_runs" / "e2e" / "report" / "final.csv")
+    trials = pd.read_csv(e2e["dir"] / "nasseg_runs" / "e2e" / "report" / "trials.csv").set_index("trial_id")
+    assert len(final) == 2
+    for _, row in final.iterrows():   # the search score beside the final score, per network
+        assert row["search_dice_1d"] == pytest.approx(trials.loc[row["search_trial"], "dice_1d"])
+        assert 0 <= row["dice_1d"] <= 1
 
 
 @pytest.mark.parametrize("args, message", [
