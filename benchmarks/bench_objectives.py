@@ -89,7 +89,7 @@ def main() -> None:
     if args.write:
         from benchmarks.bench_train import write_section
 
-        lines = ["## bench_objectives: which objective finds networks that last a year", "",
+        lines = [f"## bench_objectives (seeds {args.seeds}): which objective finds networks that last a year", "",
                  f"Command: `python benchmarks/bench_objectives.py --seeds {args.seeds} --write` (results kept in "
                  "`benchmarks/objectives.jsonl`). The demo search per objective and seed (final training off), "
                  "scores of the network it would register, median [quartiles] over the seeds.", "",
@@ -97,7 +97,7 @@ def main() -> None:
                  "|---|---|---|---|---|---|---|"]
         for o, t in table.items():
             lines.append(f"| `{o}` | " + " | ".join(t[m] for m in (*REPORTED, "oracle_ap50_1y")) + " |")
-        write_section(ROOT / "benchmarks" / "RESULTS.md", "bench_objectives", "\n".join(lines) + "\n")
+        write_section(ROOT / "benchmarks" / "RESULTS.md", f"bench_objectives {args.seeds}", "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
