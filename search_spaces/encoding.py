@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .arch_spec import MAX_STAGES, ArchSpec
-from .cost import hardware_cost
+from .cost import DEFAULT_TILE_SIZE, hardware_cost
 from .widths import encoder_widths
 
 _STAGE_FEATURES = ("R", "B", "convblock", "widenfact", "transpose", "width")
@@ -25,8 +25,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 
 
-def encode(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> np.ndarray:
-    """The feature vector of ``spec`` (``len(FEATURE_NAMES)`` float64 values)."""
+def encode(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1,
+           tile_size: int = DEFAULT_TILE_SIZE) -> np.ndarray:
+    """The feature vector of ``spec`` (``len(FEATURE_NAMES)`` float64 values): the cost columns are
+    those of the network as it is trained (input channels, the output head's channels, tile size)."""
     widths = encoder_widths(spec)
     row: list[float] = [spec.out_channel0, spec.k0, spec.M]
     stages = spec.stages()
@@ -36,7 +38,7 @@ def encode(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> np.nd
             row += [s["R"], s["B"], s["convblock"], s["widenfact"], float(s["up"] == "transpose"), widths[i + 1]]
         else:
             row += [0.0] * len(_STAGE_FEATURES)
-    cost = hardware_cost(spec, in_channels, out_channels)
+    cost = hardware_cost(spec, in_channels, out_channels, tile_size)
     depth = 1 + sum(s["R"] * (2 if s["convblock"] == 1 else 3) for s in stages) + spec.M * (1 + spec.dec_blocks)
     row += [spec.dec_width, spec.dec_blocks, float(spec.skip == "add"), depth,
             math.log10(cost.params), math.log10(max(cost.tiles, 1)), math.log10(cost.macs_per_px),
@@ -44,8 +46,9 @@ def encode(spec: ArchSpec, in_channels: int = 1, out_channels: int = 1) -> np.nd
     return np.asarray(row, dtype=np.float64)
 
 
-def encode_many(specs: list[ArchSpec], in_channels: int = 1, out_channels: int = 1) -> np.ndarray:
+def encode_many(specs: list[ArchSpec], in_channels: int = 1, out_channels: int = 1,
+                tile_size: int = DEFAULT_TILE_SIZE) -> np.ndarray:
     """Stack the encodings of ``specs`` into an (n, n_features) matrix."""
     if not specs:
         return np.zeros((0, len(FEATURE_NAMES)))
-    return np.stack([encode(s, in_channels, out_channels) for s in specs])
+    return np.stack([encode(s, in_channels, out_channels, tile_size) for s in specs])

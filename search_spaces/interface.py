@@ -72,7 +72,7 @@ class NASSegSpace:
         return network_signature(arch)
 
     def encode(self, archs: Sequence[ArchSpec]) -> np.ndarray:
-        return encode_many(list(archs))
+        return encode_many(list(archs), self.in_channels, self.out_channels, self.tile_size)
 
     def cost(self, arch: ArchSpec) -> dict[str, float]:
         return hardware_cost(arch, self.in_channels, self.out_channels, self.tile_size).as_dict()

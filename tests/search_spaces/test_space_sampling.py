@@ -118,3 +118,23 @@ def test_bounds_validation():
     with pytest.raises(SpecError, match="unknown key"):
         SpaceBounds.from_dict({"widenfactor": [0.5, 0.8]})
     assert SpaceBounds.from_dict(PRESETS["large"].as_dict()) == PRESETS["large"]
+
+
+def test_the_space_encodes_networks_as_it_costs_them():
+    """The surrogate's features are the network as trained: input channels, the head's channels
+    and the tile size reach the cost columns of the encoding (they used to be 1, 1 and 512)."""
+    import math
+
+    from search_spaces import FEATURE_NAMES
+    from search_spaces.interface import NASSegSpace
+
+    spec = DEFAULT_SPECS[1]
+    col = {name: i for i, name in enumerate(FEATURE_NAMES)}
+    spaces = [NASSegSpace(in_channels=1, out_channels=1, tile_size=512),
+              NASSegSpace(in_channels=3, out_channels=3, tile_size=64)]
+    rows = [space.encode([spec])[0] for space in spaces]
+    for space, row in zip(spaces, rows):
+        cost = space.cost(spec)
+        assert row[col["log_params"]] == pytest.approx(math.log10(cost["params"]))
+        assert row[col["log_tiles"]] == pytest.approx(math.log10(max(cost["tiles"], 1)))
+    assert rows[0][col["log_params"]] < rows[1][col["log_params"]] and rows[0][col["log_tiles"]] < rows[1][col["log_tiles"]]
