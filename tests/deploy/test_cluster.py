@@ -15,6 +15,8 @@ from trainers.device import select_device
 
 pytestmark = pytest.mark.slow
 
+# final training (tested in tests/orchestrator/test_search_e2e.py) is off: these tests are about where
+# the search's trials run (with it, the two-node test took 160 s)
 TINY = """
 data: synthetic:6
 val_fraction: 0.34
@@ -23,6 +25,7 @@ objectives: [dice_1d]
 scheduler: {enabled: false}
 prescreen: {candidates: 1, min_observations: 100}
 train: {epochs: 3, steps_per_epoch: 3, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+final: {top_k: 0}
 """
 
 

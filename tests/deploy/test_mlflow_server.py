@@ -18,6 +18,7 @@ from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
 
 pytestmark = pytest.mark.slow
 
+# final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
 CONFIG = """
 name: server
 trials: 3
@@ -29,6 +30,7 @@ scheduler: {enabled: false}
 prescreen: {candidates: 1, min_observations: 100}
 train: {epochs: 2, steps_per_epoch: 2, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
 resources: {cpus_per_trial: 1, max_concurrent_trials: 1, retries: 0}
+final: {top_k: 0}
 """
 
 
