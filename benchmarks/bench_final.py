@@ -47,8 +47,7 @@ def run(spec_json: str, variant: str, seed: int, args) -> dict:
     demo = SearchConfig.from_yaml(ROOT / "configs" / "demo.yaml")
     train, val = split_by_image(load_samples(demo.data, seed=demo.seed), demo.val_fraction, demo.seed)
     cfg = replace(demo.final_train, lr_schedule=variant, seed=seed, num_threads=args.threads, drift_reps=args.draws,
-                  drift_times=(86400.0, 365 * 86400.0, 3600.0 * 24 * 30))
-    cfg = replace(cfg, drift_times=tuple(sorted(cfg.drift_times)))
+                  drift_times=(86400.0, 30 * 86400.0, 365 * 86400.0))
     start = time.perf_counter()
     trainer = Trainer(ArchSpec.from_json(spec_json), train, val, cfg)
     trainer.fit()

@@ -20,7 +20,7 @@ from search_spaces import PRESETS, Constraints, SpaceBounds
 from search_spaces.interface import NASSegSpace
 from trainers.data import DataError, check_data_spec
 from trainers.heads import head
-from trainers.train import TrainConfig, time_label, worst_times
+from trainers.train import TrainConfig, score_time_problem
 from trainers.typed import check_value, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
@@ -308,15 +308,9 @@ class SearchConfig:
             raise ConfigError(f"objectives: duplicates in {list(self.objectives)}")
         for obj in self.objectives:
             objective_direction(obj)
-            label = obj.rsplit("_", 1)[-1]
-            if label == "worst" and not worst_times(self.train.drift_times):
-                raise ConfigError(f"objectives: {obj} is the lowest score over the drift times >= 1h, but "
-                                  f"train.drift_times has none")
-            if OBJECTIVE_DIRECTIONS.get(obj) is None and label not in ("digital", "worst"):
-                labels = [time_label(t) for t in self.train.drift_times]
-                if label not in labels:
-                    raise ConfigError(f"objectives: {obj} needs drift time {label}, but train.drift_times "
-                                      f"gives {labels}")
+            problem = score_time_problem(obj, self.train.drift_times) if obj not in OBJECTIVE_DIRECTIONS else None
+            if problem:
+                raise ConfigError(f"objectives: {obj} {problem}")
         if objective_direction(self.primary_objective) != "max":
             raise ConfigError(f"objectives: the first objective must be a quality score (e.g. dice_1d), "
                               f"got {self.primary_objective}")

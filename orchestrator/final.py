@@ -19,8 +19,8 @@ from typing import Any
 from search_spaces import ArchSpec
 
 from .config import SearchConfig
-from .pareto import pareto_mask
-from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker
+from .pareto import pareto_ranking
+from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker, final_label
 
 FINAL_EXPERIMENT = "final"   # Ray experiment folder of final training, inside the search's folder
 
@@ -45,7 +45,7 @@ class FinalResult:
 
     @property
     def label(self) -> str:
-        return f"final-{self.candidate.search_trial}"
+        return final_label(self.candidate.search_trial)
 
 
 @dataclass
@@ -61,11 +61,7 @@ class FinalOutcome:
 def rank_for_final(cfg: SearchConfig, trials: list[tuple[str, dict[str, float]]]) -> list[str]:
     """Trial ids in final-training order: the Pareto front over all objectives by the primary
     objective, then the rest by the primary objective (ties: the smaller trial id)."""
-    if not trials:
-        return []
-    mask = pareto_mask([[m[o] for o in cfg.objectives] for _, m in trials], cfg.modes)
-    order = sorted(range(len(trials)),
-                   key=lambda i: (not mask[i], -trials[i][1][cfg.primary_objective], trials[i][0]))
+    order = pareto_ranking([tid for tid, _ in trials], [[m[o] for o in cfg.objectives] for _, m in trials], cfg.modes)
     return [trials[i][0] for i in order]
 
 

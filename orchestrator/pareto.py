@@ -15,3 +15,11 @@ def pareto_mask(values: Sequence[Sequence[float]], modes: Sequence[str]) -> list
         return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
     return [not any(dominates(q, p) for q in pts if q is not p) for p in pts]
+
+
+def pareto_ranking(ids: Sequence[str], values: Sequence[Sequence[float]], modes: Sequence[str]) -> list[int]:
+    """Indices of the points, best first: the Pareto-optimal ones before the others, each group by
+    the first objective; ties (twins, equal scores) by id, so a rerun ranks the same way."""
+    mask = pareto_mask(values, modes)
+    sign = 1.0 if modes[0] == "max" else -1.0
+    return sorted(range(len(values)), key=lambda i: (not mask[i], -sign * values[i][0], str(ids[i])))

@@ -9,6 +9,7 @@ from typing import Any, TextIO
 from ray.tune import Callback
 
 from .search_events import Rejection, SearchProgress
+from .tracking import final_label
 
 
 def _fmt(seconds: float) -> str:
@@ -66,7 +67,7 @@ class ProgressView(Callback):
     def _name(trial: Any) -> str:
         """A search trial's id; a final training is named after the trial it retrains."""
         request = (trial.config or {}).get("request")
-        return f"final-{request['search_trial']}" if isinstance(request, dict) else trial.trial_id
+        return final_label(request["search_trial"]) if isinstance(request, dict) else trial.trial_id
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trials, f"start {self._name(trial)}")

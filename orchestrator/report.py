@@ -88,6 +88,11 @@ def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5, wh
     plt.close(fig)
 
 
+def compared_metrics(cfg: SearchConfig) -> tuple[str, ...]:
+    """What the search and the final score of a retrained network are compared on."""
+    return tuple(dict.fromkeys((cfg.primary_objective, "dice_1d", "dice_1y", "ap50_1y")))
+
+
 def plot_final_vs_search(trials: pd.DataFrame, finals: pd.DataFrame, cfg: SearchConfig, path: Path) -> float | None:
     """Each retrained network: its search score (short run) against its final score (full budget),
     at 1 day and 1 year after programming and for the objective; returns the Spearman of the
@@ -100,8 +105,7 @@ def plot_final_vs_search(trials: pd.DataFrame, finals: pd.DataFrame, cfg: Search
                         right_on="trial_id", suffixes=("_final", "_search"))
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     rho = None
-    metrics = [m for m in dict.fromkeys((obj, "dice_1d", "dice_1y", "ap50_1y"))
-               if f"{m}_final" in merged and f"{m}_search" in merged]
+    metrics = [m for m in compared_metrics(cfg) if f"{m}_final" in merged and f"{m}_search" in merged]
     for metric in metrics:
         ax.scatter(merged[f"{metric}_search"], merged[f"{metric}_final"], label=metric)
     if obj in metrics and len(merged):
@@ -197,7 +201,7 @@ def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = Non
     finals = trials_table(tracker, role="final")
     if len(finals):
         searched = df.set_index("trial_id") if "trial_id" in df else pd.DataFrame()
-        for metric in dict.fromkeys((cfg.primary_objective, "dice_1d", "dice_1y", "ap50_1y")):
+        for metric in compared_metrics(cfg):
             if metric in searched:  # each final network's score in its search trial, beside its final score
                 finals[f"search_{metric}"] = finals["search_trial"].map(searched[metric])
         finals.to_csv(out / "final.csv", index=False)

@@ -466,13 +466,10 @@ def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
     """Best by the primary objective among the Pareto-optimal trials (all objectives)."""
     if not trained:
         return None
-    from .pareto import pareto_mask
+    from .pareto import pareto_ranking
 
-    values = [[m[o] for o in cfg.objectives] for _, m, _ in trained]
-    mask = pareto_mask(values, cfg.modes)
-    front = [t for t, keep in zip(trained, mask) if keep]
-    # ties (twins, equal scores) go to the smallest trial id, so a rerun picks the same model
-    return min(front, key=lambda t: (-t[1][cfg.primary_objective], str(t[0])))
+    order = pareto_ranking([t[0] for t in trained], [[m[o] for o in cfg.objectives] for _, m, _ in trained], cfg.modes)
+    return trained[order[0]]
 
 
 def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:

@@ -31,14 +31,25 @@ from .search_events import Rejection, SearchProgress
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
 SEARCH_TRIAL = "nasseg.search_trial"  # on a final run: the search trial whose network it retrains
 STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), on the parent run
-EPOCH_METRICS = ("loss", "val_dice", "val_iou", "val_pq", "val_f1_inst", "val_ap50", "val_map_dsb")  # undrifted
+TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "lr_schedule", "seed")
 
 
 def is_epoch_metric(name: str) -> bool:
-    """Logged with the epoch as its step: the loss and every ``val_*`` score (the undrifted ones of
-    ``EPOCH_METRICS`` and the search's per-epoch objective, e.g. ``val_dice_1d``)."""
+    """Logged with the epoch as its step: the loss and every ``val_*`` score (the undrifted
+    ``val_dice``, ``val_map_dsb``, ... and the search's per-epoch objective, e.g. ``val_dice_1d``)."""
     return name == "loss" or name.startswith("val_")
-TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "lr_schedule", "seed")
+
+
+def final_label(search_trial: str) -> str:
+    """The name of a final training: its MLflow run, its progress lines, its model version tag."""
+    return f"final-{search_trial}"
+
+
+def run_params(spec: ArchSpec, train: Any) -> dict[str, Any]:
+    """The params of a trial, candidate or final run: ``arch.*`` (the spec) and ``train.*``."""
+    params = {f"arch.{k}": v for k, v in spec.to_params().items()}
+    params.update({f"train.{k}": getattr(train, k) for k in TRAIN_PARAMS})
+    return params
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -233,20 +244,21 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, tags={
             MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "trial", SEARCH: self.cfg.name, TRIAL_ID: trial_id,
             STAGE: stage, MLFLOW_RUN_NAME: trial_id})
-        rid = run.info.run_id
-        params = {f"arch.{k}": v for k, v in spec.to_params().items()}
-        params.update({f"train.{k}": getattr(self.cfg.train, k) for k in TRAIN_PARAMS})
-        params.update(extra_params)
-        self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
-        self.client.log_text(rid, spec.to_json(), "arch.json")
-        self._runs[trial_id] = rid
-        return rid
+        self._runs[trial_id] = self._describe(run.info.run_id, spec, {**run_params(spec, self.cfg.train),
+                                                                       **extra_params})
+        return self._runs[trial_id]
+
+    def _describe(self, run_id: str, spec: ArchSpec, params: dict[str, Any]) -> str:
+        """Log a new run's params and its ``arch.json``; returns the run id."""
+        self.client.log_batch(run_id, params=[Param(k, str(v)) for k, v in params.items()])
+        self.client.log_text(run_id, spec.to_json(), "arch.json")
+        return run_id
 
     def final_run(self, search_trial: str, spec: ArchSpec, train: Any) -> str:
         """The ``nasseg.role=final`` child run that retrains ``search_trial``'s network, created
         with its params (``train.*`` = the final budget) and arch.json if new. Keyed by the search
         trial, so a resumed final training (even a trial Ray re-created) finds its run again."""
-        key = f"final-{search_trial}"
+        key = final_label(search_trial)
         if key in self._runs:
             return self._runs[key]
         flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'final' and "
@@ -258,13 +270,8 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, tags={
             MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "final", SEARCH: self.cfg.name, TRIAL_ID: key,
             SEARCH_TRIAL: search_trial, STAGE: "running", MLFLOW_RUN_NAME: key})
-        rid = run.info.run_id
-        params = {f"arch.{k}": v for k, v in spec.to_params().items()}
-        params.update({f"train.{k}": getattr(train, k) for k in TRAIN_PARAMS})
-        self.client.log_batch(rid, params=[Param(k, str(v)) for k, v in params.items()])
-        self.client.log_text(rid, spec.to_json(), "arch.json")
-        self._runs[key] = rid
-        return rid
+        self._runs[key] = self._describe(run.info.run_id, spec, run_params(spec, train))
+        return self._runs[key]
 
     def _orphans(self) -> list:
         flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial' and "
@@ -329,8 +336,7 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, tags={
             MLFLOW_PARENT_RUN_ID: self.parent_id, ROLE: "trial", SEARCH: self.cfg.name, TRIAL_ID: r.candidate_id,
             STAGE: "prescreened", MLFLOW_RUN_NAME: r.candidate_id, "nasseg.reason": r.reason[:5000]})
-        params = {f"arch.{k}": v for k, v in r.spec.to_params().items()}
-        params.update({f"train.{k}": getattr(self.cfg.train, k) for k in TRAIN_PARAMS}, candidate_for=r.for_trial)
+        params = {**run_params(r.spec, self.cfg.train), "candidate_for": r.for_trial}
         metrics = dict(r.cost)
         if r.predicted is not None:
             metrics["surrogate_predicted"] = r.predicted

@@ -79,6 +79,22 @@ def split_objective(name: str) -> tuple[str, str] | None:
     return None
 
 
+def score_time_problem(name: str, drift_times: tuple[float, ...]) -> str | None:
+    """Why the score ``name`` (``<score>_<time>``, ``<score>_worst``, ``<score>_digital``) cannot be
+    measured with these drift times, as the end of a sentence naming it; None if it can."""
+    parts = split_objective(name)
+    if parts is None:
+        return f"is not one of {', '.join(SCORES)} at a drift time, 'worst' or 'digital'"
+    label = parts[1]
+    if label == "digital":
+        return None
+    if label == "worst":
+        return None if worst_times(drift_times) else \
+            "is the lowest score over the drift times >= 1h, but train.drift_times has none"
+    labels = [time_label(t) for t in drift_times]
+    return None if label in labels else f"needs drift time {label}, but train.drift_times gives {labels}"
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (non-finite loss); the trial should be recorded as failed."""
 
@@ -129,13 +145,9 @@ class TrainConfig:
         if not self.drift_times or any(t <= 0 for t in self.drift_times):
             raise ValueError(f"train.drift_times: need positive seconds, got {self.drift_times}")
         head(self.head)  # ValueError naming train.head and the choices
-        if self.epoch_objective:
-            parts = split_objective(self.epoch_objective)
-            labels = [time_label(t) for t in self.drift_times]
-            if parts is None or parts[1] not in (*labels, "digital", "worst") or \
-                    (parts[1] == "worst" and not worst_times(self.drift_times)):
-                raise ValueError(f"train.epoch_objective: {self.epoch_objective!r} is not a score at one of "
-                                 f"{labels}, 'digital' or 'worst' (needs a drift time >= 1h)")
+        problem = score_time_problem(self.epoch_objective, self.drift_times) if self.epoch_objective else None
+        if problem:
+            raise ValueError(f"train.epoch_objective: {self.epoch_objective!r} {problem}")
         if self.channels not in (1, 3):
             raise ValueError(f"train.channels: must be 1 or 3, got {self.channels}")
 

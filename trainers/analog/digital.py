@@ -23,14 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-#: columns of ``tile_slots``: the tile's input columns [k0, k1) of the layer's C*kh*kw axis, its
-#: output rows [o0, o1) and the input channels [c0, c1) those columns touch
-_K0, _K1, _O0, _O1, _C0, _C1 = range(6)
-
 
 class _TiledInput(nn.Module):
     """Shared part of the clipped layers: the weights, the bias, and per tile its place and its
-    input bound (``inf``: that tile has no learned input range)."""
+    input bound (``inf``: that tile has no learned input range). A row of ``tile_slots`` is
+    ``(k0, k1, o0, o1, c0, c1)``: the tile's input columns [k0, k1) of the layer's C*kh*kw axis, its
+    output rows [o0, o1) and the input channels [c0, c1) those columns touch."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None, slots: Tensor, bounds: Tensor) -> None:
         super().__init__()
@@ -40,8 +38,7 @@ class _TiledInput(nn.Module):
         self.register_buffer("tile_bounds", bounds.detach().to(weight.dtype).clone())
 
     def _single_tile(self) -> bool:
-        s = self.tile_slots
-        return s.shape[0] == 1 and int(s[0, _K0]) == 0 and int(s[0, _O0]) == 0
+        return self.tile_slots.shape[0] == 1   # one tile holds the whole layer
 
     def extra_repr(self) -> str:
         return f"{tuple(self.weight.shape)}, tiles={self.tile_slots.shape[0]}, bias={self.bias is not None}"
