@@ -41,8 +41,9 @@ def objective_direction(name: str) -> str:
                       f"map_dsb_1d, tiles, params, macs_per_px")
 
 
-#: what can propose networks (``orchestrator.proposals``): Optuna's TPE, or a GP over the encoding
-SAMPLERS = ("tpe", "gp")
+#: what can propose networks (``orchestrator.proposals``): Optuna's TPE, a GP over the encoding, or
+#: every network of the space once, in a seeded random order (``grid``: tabular benchmarks)
+SAMPLERS = ("tpe", "gp", "grid")
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,8 @@ class SearchConfig:
     address: str | None = None          # None: start a local Ray; "auto", "ray://h:p", "h:p"
     tracking_uri: str = "sqlite:///mlflow.db"
     storage: str = "nasseg_runs"
-    warm_start: str | None = None       # MLflow experiment whose trials pre-fit the surrogate
+    warm_start: str | None = None       # earlier results that pre-fit the sampler and surrogate: an MLflow
+                                        # experiment's name, or table:PATH (a results table)
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
     sampler: str = "gp"                 # what proposes networks: gp (orchestrator.encoded_gp) | tpe (Optuna)
 
@@ -236,8 +238,9 @@ class SearchConfig:
                 objs = data["objectives"]
                 kw["objectives"] = check_value("objectives", [objs] if isinstance(objs, str) else objs,
                                                hints["objectives"])
-            if kw.get("evaluator", "").startswith("table:"):  # absolute: workers run elsewhere
-                kw["evaluator"] = "table:" + str(Path(kw["evaluator"][len("table:"):]).expanduser().resolve())
+            for key in ("evaluator", "warm_start"):  # absolute: workers and resumes run elsewhere
+                if (kw.get(key) or "").startswith("table:"):
+                    kw[key] = "table:" + str(Path(kw[key][len("table:"):]).expanduser().resolve())
             if kw.get("seed", 0) < 0:
                 raise ConfigError(f"seed: must be >= 0, got {kw['seed']}")
             if "tracking_uri" not in kw and env_tracking_uri():
@@ -316,6 +319,9 @@ class SearchConfig:
                               f"got {self.primary_objective}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler: {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
+        if self.sampler == "grid" and self.prescreen.candidates != 1:
+            raise ConfigError(f"prescreen.candidates: sampler grid trains every network in turn, so there is nothing "
+                              f"to prescreen; set it to 1 (got {self.prescreen.candidates})")
         f = self.final
         if min(f.top_k, f.epochs, f.steps_per_epoch, f.drift_reps) < 0:
             raise ConfigError(f"final: top_k, epochs, steps_per_epoch and drift_reps must be >= 0 (0: skip / the "
@@ -359,6 +365,9 @@ class SearchConfig:
             if not self.evaluator.startswith("table:") or not table.is_file():
                 raise ConfigError(f"evaluator: expected 'training' or 'table:PATH' of an existing results table, "
                                   f"got {self.evaluator!r}")
+        if self.warm_start is not None and self.warm_start.startswith("table:"):
+            if not Path(self.warm_start.removeprefix("table:")).is_file():
+                raise ConfigError(f"warm_start: no results table at {self.warm_start.removeprefix('table:')}")
 
     def resolved_tracking_uri(self) -> str:
         """Relative SQLite paths are made absolute, so Ray workers and resumes hit the same file."""

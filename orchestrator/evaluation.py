@@ -123,27 +123,45 @@ class TrainingEvaluator:
 # -- the replay evaluator -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class TableRow:
-    """One network's recorded results: ``epochs`` (per-epoch metrics, in order) and ``final``."""
+    """One network's recorded results: ``epochs`` (per-epoch metrics, in order) and ``final``;
+    ``info``: what it cost as it was recorded (hardware cost, training seconds), for readers of the
+    table; a replay recomputes the cost under its own config and does not report these."""
 
     arch: str
     epochs: list[dict[str, float]]
     final: dict[str, float]
+    info: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
-        return json.dumps({"arch": self.arch, "epochs": self.epochs, "final": self.final}, sort_keys=True)
+        return json.dumps({"arch": self.arch, "epochs": self.epochs, "final": self.final, "info": self.info},
+                          sort_keys=True)
+
+
+def open_table_text(path: str | Path, mode: str = "rt"):
+    """A results table's file: gzip-compressed when its name ends in ``.gz``."""
+    import gzip
+
+    return gzip.open(path, mode, encoding="utf-8") if str(path).endswith(".gz") else open(path, mode, encoding="utf-8")
 
 
 def read_table(path: str | Path) -> dict[tuple, TableRow]:
-    """A results table (JSON lines) keyed by network signature; ValueError naming the line."""
+    """A results table (JSON lines, ``.gz`` too) keyed by network signature; ValueError naming the line."""
+    import gzip
+
     rows: dict[tuple, TableRow] = {}
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    with open_table_text(path) as f:
+        try:
+            lines = f.readlines()
+        except (gzip.BadGzipFile, EOFError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{path}: not a results table ({exc})") from None
+        for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 raw = json.loads(line)
                 row = TableRow(str(raw["arch"]), [{k: float(v) for k, v in e.items()} for e in raw["epochs"]],
-                               {k: float(v) for k, v in raw["final"].items()})
+                               {k: float(v) for k, v in raw["final"].items()},
+                               {k: float(v) for k, v in raw.get("info", {}).items()})
                 rows[network_signature(ArchSpec.from_json(row.arch))] = row
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise ValueError(f"{path}:{n}: not a results-table line ({str(exc)[:120]})") from None

@@ -1,8 +1,9 @@
 """``nasseg export-table NAME OUT.jsonl``: a finished search's trials as a results table.
 
 One line per trained or stopped trial (see ``evaluation.TableRow``): the spec, its per-epoch
-metrics as logged, and its final metrics (drift scores; not the hardware cost, which the replay
-recomputes). ``evaluator: table:OUT.jsonl`` then replays searches on it in seconds.
+metrics as logged, its final metrics (drift scores), and as ``info`` its hardware cost and
+training seconds (a replay recomputes the cost under its own config). A name ending in ``.gz``
+is written compressed. ``evaluator: table:OUT.jsonl`` then replays searches on it in seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .tracking import STAGE, Tracker, is_epoch_metric
 #: recomputed by the replay from the spec, or bookkeeping: not part of a table row's results
 _NOT_RESULTS = {"params", "tiles", "macs_per_px", "digital_params", "started_at", "trial_time_s",
                 "surrogate_predicted"}
+#: kept as the row's ``info``: what the network cost as recorded
+_INFO = ("params", "tiles", "macs_per_px", "digital_params", "trial_time_s")
 
 
 def export_table(tracker: Tracker, out: Path) -> int:
@@ -33,8 +36,21 @@ def export_table(tracker: Tracker, out: Path) -> int:
         epochs = [{m: next(h.value for h in hs if h.step == step) for m, hs in history.items()
                    if any(h.step == step for h in hs)} for step in steps]
         final = {k: v for k, v in run.data.metrics.items() if not is_epoch_metric(k) and k not in _NOT_RESULTS}
+        info = {k: run.data.metrics[k] for k in _INFO if k in run.data.metrics}
         spec = ArchSpec.from_params(run.data.params, prefix="arch.")
-        rows.append(TableRow(spec.to_json(), epochs, final))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("".join(r.to_json() + "\n" for r in rows))
+        rows.append(TableRow(spec.to_json(), epochs, final, info))
+    write_table(out, rows)
     return len(rows)
+
+
+def write_table(out: Path, rows: list[TableRow]) -> None:
+    """Rows sorted by architecture; a ``.gz`` is written without a timestamp (same rows, same bytes)."""
+    import gzip
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(r.to_json() + "\n" for r in sorted(rows, key=lambda r: r.arch))
+    if out.suffix == ".gz":
+        with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+            f.write(text.encode("utf-8"))
+    else:
+        out.write_text(text, encoding="utf-8")

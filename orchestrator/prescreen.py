@@ -31,7 +31,7 @@ from search_spaces.interface import SearchSpace
 
 from .config import SearchConfig
 from .evaluation import TrialRequest
-from .proposals import Proposals, StateError
+from .proposals import Proposals, SpaceExhausted, StateError
 from .search_events import Rejection, SearchListener, SearchProgress
 from .surrogate import Surrogate
 
@@ -121,7 +121,14 @@ class PrescreenSearcher(Searcher):
                 return Searcher.FINISHED
             cid = f"{trial_id}-c{draws}"
             draws += 1
-            spec = self.proposals.ask(cid)
+            try:
+                spec = self.proposals.ask(cid)
+            except SpaceExhausted as exc:
+                if feasible:
+                    break
+                self.finished_reason = f"{exc} ({len(self.spec_of)} networks trained)"
+                self._tell_progress()
+                return Searcher.FINISHED
             # TPE re-proposes known networks, hundreds of times once it has converged. A repeat is
             # told to Optuna as FAIL (ignored by TPE), counted on the parent run, never trained and
             # never logged as a run; a uniform random draw takes its place (also told to Optuna, so

@@ -285,7 +285,7 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
     from .progress import ProgressView
     from .tracking import MLflowTracking
     from .trial import run_trial
-    from .warm_start import warm_start_surrogate
+    from .warm_start import apply_warm_start, load_warm_start
 
     tracker = Tracker(cfg)
     cfg.search_dir.mkdir(parents=True, exist_ok=True)
@@ -304,8 +304,9 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
         progress = ProgressView(cfg.trials, cfg.primary_objective)
         searcher = PrescreenSearcher(cfg, listeners=[tracker, progress])
         if cfg.warm_start:
-            n = warm_start_surrogate(searcher.surrogate, cfg, tracker.client)
-            print(f"nasseg: surrogate warm-started on {n} trials of experiment {cfg.warm_start!r}")
+            warm = load_warm_start(cfg, tracker.client, searcher.space)
+            apply_warm_start(searcher, warm)
+            print(f"nasseg: sampler and surrogate warm-started on {len(warm)} results of {cfg.warm_start}")
         scheduler = (ASHAScheduler(time_attr="training_iteration", metric=cfg.epoch_signal, mode="max",
                                    max_t=cfg.train.epochs, grace_period=cfg.scheduler.grace_period,
                                    reduction_factor=cfg.scheduler.reduction_factor)

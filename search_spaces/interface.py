@@ -19,7 +19,7 @@ import numpy as np
 from .arch_spec import ArchSpec
 from .cost import Constraints, hardware_cost, network_signature, violations
 from .encoding import encode_many
-from .space import PRESETS, RandomChoices, SpaceBounds, TrialLike, suggest
+from .space import PRESETS, RandomChoices, SpaceBounds, TrialLike, enumerate_specs, suggest
 
 
 class SearchSpace(Protocol):
@@ -45,6 +45,10 @@ class SearchSpace(Protocol):
 
     def params(self, arch: Any) -> dict[str, Any]:
         """The answers :meth:`suggest` gives for ``arch`` (to hand a drawn architecture to Optuna)."""
+
+    def enumerate(self) -> list[Any]:
+        """Every distinct network of the space that meets its constraints, in a fixed order (the
+        ``grid`` sampler's list; ValueError for a space too large to list)."""
 
     def to_json(self, arch: Any) -> str: ...
 
@@ -86,6 +90,15 @@ class NASSegSpace:
             stage = re.fullmatch(r"(R|B|convblock|widenfact|up)(\d)", key)
             if stage is None or int(stage.group(2)) <= arch.M:
                 out[key] = value
+        return out
+
+    def enumerate(self) -> list[ArchSpec]:
+        out, seen = [], set()
+        for spec in enumerate_specs(self.bounds):
+            sig = self.signature(spec)
+            if sig not in seen and not self.violations(spec):
+                seen.add(sig)
+                out.append(spec)
         return out
 
     def to_json(self, arch: ArchSpec) -> str:

@@ -16,6 +16,7 @@ imported (its ``__init__`` needs ``pkg_resources``, which current setuptools no 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import pickle
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -118,6 +119,9 @@ class NB201Space:
 
     def params(self, arch: tuple[int, ...]) -> dict[str, Any]:
         return {f"edge{i}": op for i, op in enumerate(arch)}
+
+    def enumerate(self) -> list[tuple[int, ...]]:
+        return list(itertools.product(range(N_OPS), repeat=N_EDGES))
 
     def to_json(self, arch: tuple[int, ...]) -> str:
         return "[" + ",".join(str(op) for op in arch) + "]"
