@@ -42,7 +42,9 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,100 +53,186 @@ sys.path.insert(0, str(ROOT))
 
 DEFAULT = "gp-encoded+prescreen"
 MARKS = (10, 25, 50, 100)
+NASSEGNET_TABLE = ROOT / "benchmarks" / "nassegnet_bench" / "table.jsonl.gz"
+NASSEGNET_CONFIG = ROOT / "benchmarks" / "nassegnet_bench" / "table.yaml"
 
 
-def run_random(table, metric, budget, seed, **_):
-    keys = list(table)
-    return [table[keys[i]][metric] for i in np.random.default_rng(seed).permutation(len(keys))[:budget]], {}
+@dataclass
+class Bench:
+    """A tabular benchmark: a space, the networks the table holds and their metrics.
+
+    ``value`` is None for a network the table does not hold (a partial table while it is being
+    generated): strategies skip such a proposal without counting it as an evaluation, i.e. they
+    search the table's networks. ``scale`` turns the table's unit into points (NB201: %, already
+    points; NASSegNet: fractions, x100)."""
+
+    name: str
+    space: Any
+    archs: list
+    rows: dict
+    scale: float
+    config: dict = field(default_factory=dict)  # the search config's bounds etc. (nassegnet)
+
+    def value(self, arch: Any, metric: str) -> float | None:
+        row = self.rows.get(self.space.signature(arch))
+        return None if row is None else row[metric] * self.scale
+
+    def metrics(self) -> list[str]:
+        return sorted(next(iter(self.rows.values())))
+
+    def neighbours(self, arch: Any) -> list:
+        from search_spaces.neighbours import neighbours
+
+        return [a for a in neighbours(self.space, arch) if self.space.signature(a) in self.rows]
 
 
-def run_evolution(table, metric, budget, seed, population=20, sample=5, **_):
-    from search_spaces.nb201 import N_OPS, NB201Space
+def load_bench(name: str, table: Path | None = None) -> Bench:
+    if name == "analognas":
+        from search_spaces.nb201 import NB201Space, load_analog_nasbench
 
-    rng, space = np.random.default_rng(seed), NB201Space()
-    seen, found, pop = set(), [], []
+        rows = load_analog_nasbench(table)
+        return Bench(name, NB201Space(), list(rows), rows, 1.0)
+    import yaml
 
-    def evaluate(arch):
-        seen.add(arch)
-        found.append(table[arch][metric])
-        pop.append((arch, found[-1]))
+    from orchestrator.config import SearchConfig
+    from orchestrator.evaluation import read_table
+    from search_spaces import ArchSpec
 
-    while len(found) < min(population, budget):
-        arch = space.random(rng)
-        if arch not in seen:
-            evaluate(arch)
-    while len(found) < budget:
+    config = yaml.safe_load(NASSEGNET_CONFIG.read_text())
+    space = SearchConfig.from_dict(config).nasseg_space()
+    table_rows = read_table(table or NASSEGNET_TABLE)
+    return Bench(name, space, [ArchSpec.from_json(r.arch) for r in table_rows.values()],
+                 {sig: r.final for sig, r in table_rows.items()}, 100.0, config)
+
+
+def run_random(bench, metric, budget, seed, **_):
+    order = np.random.default_rng(seed).permutation(len(bench.archs))[:budget]
+    return [bench.value(bench.archs[i], metric) for i in order], {}
+
+
+class _Evaluations:
+    """What a strategy has evaluated: values in order, signatures seen."""
+
+    def __init__(self, bench, metric):
+        self.bench, self.metric, self.found, self.seen = bench, metric, [], set()
+
+    def __call__(self, arch) -> float:
+        self.seen.add(self.bench.space.signature(arch))
+        self.found.append(self.bench.value(arch, self.metric))
+        return self.found[-1]
+
+    def unseen(self, archs) -> list:
+        return [a for a in archs if self.bench.space.signature(a) not in self.seen]
+
+    def random_unseen(self, rng):
+        left = self.unseen(self.bench.archs)
+        return left[int(rng.integers(len(left)))] if left else None
+
+
+def run_evolution(bench, metric, budget, seed, population=20, sample=5, **_):
+    """Regularized evolution (Real et al. 2019): a tournament picks the parent, one question is
+    answered differently (a one-question neighbour not evaluated before), the oldest dies."""
+    rng = np.random.default_rng(seed)
+    evaluate, pop = _Evaluations(bench, metric), []
+    while len(evaluate.found) < min(population, budget, len(bench.archs)):
+        arch = evaluate.random_unseen(rng)
+        pop.append((arch, evaluate(arch)))
+    while len(evaluate.found) < min(budget, len(bench.archs)):
         contenders = [pop[i] for i in rng.choice(len(pop), size=min(sample, len(pop)), replace=False)]
         parent = max(contenders, key=lambda p: p[1])[0]
-        for _ in range(100):  # a child never evaluated before
-            child = list(parent)
-            edge = int(rng.integers(len(child)))
-            child[edge] = int(rng.choice([op for op in range(N_OPS) if op != child[edge]]))
-            child = tuple(child)
-            if child not in seen:
-                break
-            parent = child
-        else:
-            child = next(a for a in map(tuple, (space.random(rng) for _ in range(10_000))) if a not in seen)
-        evaluate(child)
+        children = evaluate.unseen(bench.neighbours(parent))
+        child = children[int(rng.integers(len(children)))] if children else evaluate.random_unseen(rng)
+        pop.append((child, evaluate(child)))
         pop.pop(0)  # regularized: the oldest dies
-    return found, {}
+    return evaluate.found, {}
 
 
-def run_gp(table, metric, budget, seed, **_):
+def run_local_search(bench, metric, budget, seed, **_):
+    """Local search as White et al. 2021 ("Exploring the loss landscape in NAS") run it: from a
+    random network, evaluate all its one-question neighbours (in random order) and move to the
+    best if it beats the current one; at a local optimum, restart from a random unseen network."""
+    rng = np.random.default_rng(seed)
+    evaluate = _Evaluations(bench, metric)
+    limit = min(budget, len(bench.archs))
+    current = evaluate.random_unseen(rng)
+    score = evaluate(current)
+    while len(evaluate.found) < limit:
+        todo = evaluate.unseen(bench.neighbours(current))
+        best, best_score = None, score
+        for i in rng.permutation(len(todo)):
+            if len(evaluate.found) >= limit:
+                break
+            value = evaluate(todo[i])
+            if value > best_score:
+                best, best_score = todo[i], value
+        if best is not None:
+            current, score = best, best_score
+        elif len(evaluate.found) < limit:  # local optimum: restart
+            current = evaluate.random_unseen(rng)
+            score = evaluate(current)
+    return evaluate.found, {}
+
+
+def run_gp(bench, metric, budget, seed, **_):
+    """Optuna's GPSampler over the space's questions (NB201's 6 categorical edges)."""
     import optuna
 
-    from search_spaces.nb201 import NB201Space
-
-    space, rng = NB201Space(), np.random.default_rng([seed, 1])
+    space, rng = bench.space, np.random.default_rng([seed, 1])
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.GPSampler(seed=seed))
-    seen, found = set(), []
-    while len(found) < budget:
+    evaluate = _Evaluations(bench, metric)
+    while len(evaluate.found) < budget:
         trial = study.ask()
         arch = space.suggest(trial)
-        if arch in seen:  # told as failed (ignored by the GP), replaced by an unseen uniform draw
+        if space.signature(arch) in evaluate.seen:  # told as failed, replaced by an unseen uniform draw
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            while arch in seen:
-                arch = space.random(rng)
-            study.enqueue_trial(space.params(arch))
+            study.enqueue_trial(space.params(evaluate.random_unseen(rng)))
             trial = study.ask()
             arch = space.suggest(trial)
-        seen.add(arch)
-        found.append(table[arch][metric])
-        study.tell(trial, found[-1])
-    return found, {}
+        study.tell(trial, evaluate(arch))
+    return evaluate.found, {}
 
 
-def run_searcher(table, metric, budget, seed, candidates=1, probe=None, sampler="tpe", **_):
+def searcher_config(bench, budget, seed, candidates, sampler):
     from orchestrator.config import SearchConfig
-    from orchestrator.prescreen import PrescreenSearcher
-    from search_spaces.nb201 import NB201Space
 
-    cfg = SearchConfig.from_dict({"name": "nb201", "trials": budget, "seed": seed, "objectives": ["dice_1d"],
-                                  "sampler": sampler,
-                                  "prescreen": {"candidates": candidates, "min_observations": 10}})
-    searcher = PrescreenSearcher(cfg, space=NB201Space())
-    found, taus = [], {}
-    for i in range(budget):
+    base = {k: v for k, v in bench.config.items() if k in ("bounds", "space")}
+    return SearchConfig.from_dict({**base, "name": "bench", "trials": budget, "seed": seed,
+                                   "objectives": ["dice_1d"], "sampler": sampler,
+                                   "prescreen": {"candidates": candidates, "min_observations": 10}})
+
+
+def run_searcher(bench, metric, budget, seed, candidates=1, probe=None, sampler="tpe", **_):
+    """nasseg's own searcher, as a search runs it. A proposal the table does not hold (a partial
+    table) is told as failed and not counted."""
+    from orchestrator.prescreen import PrescreenSearcher
+
+    searcher = PrescreenSearcher(searcher_config(bench, budget, seed, candidates, sampler), space=bench.space)
+    found, taus, i = [], {}, 0
+    while len(found) < budget and i < 20 * budget:
         config = searcher.suggest(f"t{i}")
-        if not isinstance(config, dict):  # FINISHED (not with 15,625 networks)
+        if not isinstance(config, dict):  # FINISHED: the space is exhausted
             break
-        arch = searcher.space.from_json(config["arch"])
-        found.append(table[arch][metric])
-        searcher.on_trial_complete(f"t{i}", {"dice_1d": found[-1] / 100.0})
-        if probe is not None and len(found) in (20, 50, 100) and searcher.surrogate.ready:
-            unseen = [a for a in probe if searcher.space.to_json(a) not in set(searcher.spec_of.values())][:1000]
+        value = bench.value(searcher.space.from_json(config["arch"]), metric)
+        if value is None:
+            searcher.on_trial_complete(f"t{i}", None, error=True)
+        else:
+            found.append(value)
+            searcher.on_trial_complete(f"t{i}", {"dice_1d": value / 100.0})
+        i += 1
+        if value is not None and probe is not None and len(found) in (20, 50, 100) and searcher.surrogate.ready:
             from scipy.stats import kendalltau
 
+            trained = {bench.space.signature(searcher.space.from_json(a)) for a in searcher.spec_of.values()}
+            unseen = [a for a in probe if bench.space.signature(a) not in trained][:1000]
             taus[len(found)] = float(kendalltau(searcher.surrogate.predict(unseen),
-                                                [table[a][metric] for a in unseen]).statistic)
+                                                [bench.value(a, metric) for a in unseen]).statistic)
     return found, taus
 
 
 _WORKER: dict = {}
 
 
-def _init_worker(strategies: dict, metric: str, budget: int) -> None:
+def _init_worker(strategies: dict, benchmark: str, table: Path | None, metric: str, budget: int) -> None:
     """Each worker process reads the table once, and computes on one thread (the workers are
     the parallelism: torch's threads in Optuna's GP sampler and BLAS threads in scikit-learn's GP
     would fight over the cores; measured: 5-10x slower GP fits with 2 workers x 2 BLAS threads)."""
@@ -154,18 +242,16 @@ def _init_worker(strategies: dict, metric: str, budget: int) -> None:
 
     torch.set_num_threads(1)
     _WORKER["blas"] = threadpool_limits(1)  # held for the worker's life
-    from search_spaces.nb201 import load_analog_nasbench
-
     logging.getLogger("optuna").setLevel(logging.WARNING)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    _WORKER.update(table=load_analog_nasbench(), strategies=strategies, metric=metric, budget=budget)
+    _WORKER.update(bench=load_bench(benchmark, table), strategies=strategies, metric=metric, budget=budget)
 
 
 def _run_job(job: tuple[str, int]) -> tuple[list[float], dict, float]:
     name, seed = job
     spec = _WORKER["strategies"][name]
     start = time.process_time()
-    found, tau = spec["fn"](_WORKER["table"], _WORKER["metric"], _WORKER["budget"], seed,
+    found, tau = spec["fn"](_WORKER["bench"], _WORKER["metric"], _WORKER["budget"], seed,
                             **{k: v for k, v in spec.items() if k != "fn"})
     return found, tau, time.process_time() - start
 
@@ -184,14 +270,16 @@ def main() -> None:
     from orchestrator.config import PrescreenConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--benchmark", default="analognas", choices=["analognas"])
-    ap.add_argument("--metric", default="analog_drift_86400")
+    ap.add_argument("--benchmark", default="analognas", choices=["analognas", "nassegnet"],
+                    help="analognas: NB201 cells (AnalogNAS-Bench); nassegnet: NASSegNet-Bench (our own space)")
+    ap.add_argument("--table", type=Path, help="the benchmark's table (default: the shipped one)")
+    ap.add_argument("--metric", help="a column of the table (default: analog_drift_86400 | dice_1d)")
     ap.add_argument("--seeds", default="0-24", help="A-B, inclusive")
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--candidates", type=int, default=PrescreenConfig().candidates,
                     help="candidates per trial of the +prescreen strategies (default: nasseg's default)")
-    ap.add_argument("--strategies", nargs="+", help="a subset of: random evolution gp gp-encoded "
-                    "gp-encoded+prescreen tpe tpe+prescreen (default: all)")
+    ap.add_argument("--strategies", nargs="+", help="a subset of: random evolution local gp gp-encoded "
+                    "gp-encoded+prescreen tpe tpe+prescreen (default: all; gp only on analognas)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--write", action="store_true", help="plot + table into benchmarks/RESULTS.md")
@@ -200,35 +288,42 @@ def main() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    from search_spaces.nb201 import METRICS, load_analog_nasbench
-
-    if args.metric not in METRICS:
-        sys.exit(f"bench_strategies: error: --metric {args.metric!r}: one of {', '.join(METRICS)}")
-    table = load_analog_nasbench()
-    values = np.array([r[args.metric] for r in table.values()])
+    try:
+        bench = load_bench(args.benchmark, args.table)
+    except (OSError, ValueError) as exc:
+        sys.exit(f"bench_strategies: error: {exc}")
+    args.metric = args.metric or ("analog_drift_86400" if args.benchmark == "analognas" else "dice_1d")
+    if args.metric not in bench.metrics():
+        sys.exit(f"bench_strategies: error: --metric {args.metric!r}: one of {', '.join(bench.metrics())}")
+    values = np.array([bench.value(a, args.metric) for a in bench.archs])
     best, top1 = float(values.max()), float(np.percentile(values, 99))
     seeds = parse_seeds(args.seeds)
-    probe = [tuple(a) for a in np.random.default_rng(12345).permutation(np.array(list(table)))[:1200]]
+    probe = [bench.archs[i] for i in np.random.default_rng(12345).permutation(len(bench.archs))[:1200]]
     strategies = {
         "random": dict(fn=run_random),
         "evolution": dict(fn=run_evolution),
+        "local": dict(fn=run_local_search),
         "gp": dict(fn=run_gp),
         "tpe": dict(fn=run_searcher, candidates=1),
         "gp-encoded": dict(fn=run_searcher, candidates=1, sampler="gp"),
         "gp-encoded+prescreen": dict(fn=run_searcher, candidates=args.candidates, sampler="gp", probe=probe),
         "tpe+prescreen": dict(fn=run_searcher, candidates=args.candidates, sampler="tpe", probe=probe),
     }
+    if args.benchmark != "analognas":  # Optuna's GPSampler needs a fixed, unconditional space
+        del strategies["gp"]
     assert DEFAULT in strategies
     if args.strategies:
         unknown = sorted(set(args.strategies) - set(strategies))
         if unknown:
             sys.exit(f"bench_strategies: error: --strategies: unknown {', '.join(unknown)}")
         strategies = {k: v for k, v in strategies.items() if k in args.strategies}
-    out = {"metric": args.metric, "budget": args.budget, "seeds": seeds, "default": DEFAULT, "strategies": {},
-           "table": {"networks": len(table), "best": best, "top1pct_threshold": top1}}
+    out = {"benchmark": args.benchmark, "metric": args.metric, "budget": args.budget, "seeds": seeds,
+           "default": DEFAULT, "strategies": {},
+           "table": {"networks": len(bench.archs), "best": best, "top1pct_threshold": top1}}
     jobs = [(name, seed) for name in strategies for seed in seeds]
     start = time.perf_counter()
-    with ProcessPoolExecutor(args.workers, initializer=_init_worker, initargs=(strategies, args.metric, args.budget)) as pool:
+    with ProcessPoolExecutor(args.workers, initializer=_init_worker,
+                             initargs=(strategies, args.benchmark, args.table, args.metric, args.budget)) as pool:
         done = dict(zip(jobs, pool.map(_run_job, jobs)))
     wall = time.perf_counter() - start
     curves = {}
@@ -261,17 +356,22 @@ def main() -> None:
     if args.write:
         from benchmarks.bench_train import write_section
 
-        plot(curves, args, best, ROOT / "benchmarks" / "strategies_nb201.png")
-        write_section(ROOT / "benchmarks" / "RESULTS.md", "bench_strategies", results_text(out))
+        suffix = "nb201" if args.benchmark == "analognas" else "nassegnet"
+        plot(curves, args, best, ROOT / "benchmarks" / f"strategies_{suffix}.png")
+        section = "bench_strategies" if args.benchmark == "analognas" else "bench_strategies_nassegnet"
+        write_section(ROOT / "benchmarks" / "RESULTS.md", section, results_text(out))
 
 
 def results_text(out: dict) -> str:
     marks = list(next(iter(out["strategies"].values()))["regret"])
     t = out["table"]
-    lines = ["## bench_strategies: search strategies on AnalogNAS-Bench (NB201)", "",
-             f"{t['networks']} NB201 cells; metric `{out['metric']}` (best {t['best']:.2f} %, top 1 % from "
-             f"{t['top1pct_threshold']:.2f} %); budget {out['budget']} evaluations; seeds "
-             f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. Plot: `benchmarks/strategies_nb201.png`. "
+    nb201 = out.get("benchmark", "analognas") == "analognas"
+    title = "AnalogNAS-Bench (NB201)" if nb201 else "NASSegNet-Bench (our own space)"
+    what = "NB201 cells" if nb201 else "NASSegNet networks (benchmarks/nassegnet_bench; Dice/AP in points)"
+    lines = [f"## {out.get('section_title', 'bench_strategies: search strategies on ' + title)}", "",
+             f"{t['networks']} {what}; metric `{out['metric']}` (best {t['best']:.2f}, top 1 % from "
+             f"{t['top1pct_threshold']:.2f}); budget {out['budget']} evaluations; seeds "
+             f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. Plot: `benchmarks/strategies_{'nb201' if nb201 else 'nassegnet'}.png`. "
              f"Whole run {out['wall_seconds']:.0f} s with {out['workers']} worker processes; `CPU s`: the strategy's own "
              "time over all seeds.", "",
              "| strategy | evaluations to top 1 % | " + " | ".join(f"regret @{m}" for m in marks) + " | CPU s |",
@@ -284,7 +384,7 @@ def results_text(out: dict) -> str:
                      + f" | {s['seconds']:.0f} |")
     tau = out["strategies"].get(out["default"], {}).get("surrogate_kendall_tau")
     if tau:
-        lines += ["", "Surrogate ranking quality (Kendall tau on 1,000 unseen cells): "
+        lines += ["", "Surrogate ranking quality (Kendall tau on up to 1,000 unseen networks): "
                   + ", ".join(f"after {n} observations {v['median']:.2f} [{v['q25']:.2f}, {v['q75']:.2f}]"
                               for n, v in tau.items()) + "."]
     return "\n".join(lines) + "\n"
@@ -305,7 +405,8 @@ def plot(curves: dict, args, best: float, path: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("networks evaluated")
     ax.set_ylabel(f"regret, points of {args.metric}")
-    ax.set_title(f"AnalogNAS-Bench (NB201): median and quartiles over {len(parse_seeds(args.seeds))} seeds")
+    title = "AnalogNAS-Bench (NB201)" if args.benchmark == "analognas" else "NASSegNet-Bench"
+    ax.set_title(f"{title}: median and quartiles over {len(parse_seeds(args.seeds))} seeds")
     ax.legend()
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()

@@ -44,13 +44,13 @@ def export_table(tracker: Tracker, out: Path) -> int:
 
 
 def write_table(out: Path, rows: list[TableRow]) -> None:
-    """Rows sorted by architecture; a ``.gz`` is written without a timestamp (same rows, same bytes)."""
+    """Rows sorted by architecture; a ``.gz`` is written without a name or timestamp (same rows, same bytes)."""
     import gzip
 
     out.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(r.to_json() + "\n" for r in sorted(rows, key=lambda r: r.arch))
     if out.suffix == ".gz":
-        with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
             f.write(text.encode("utf-8"))
     else:
         out.write_text(text, encoding="utf-8")

@@ -126,3 +126,30 @@ def test_duplicate_architectures_are_not_trained_twice():
     assert s.duplicates >= 30
     assert heard.progress[-1].finished_reason == s.finished_reason  # listeners hear why it ended
     assert {t.state for t in s.proposals.study.trials} >= {optuna.trial.TrialState.FAIL}
+
+
+def test_the_grid_sampler_visits_every_network_once_then_finishes():
+    bounds = {"out_channel0": [8, 16], "M": [1, 2], "R": [1, 1], "B": [1, 2], "convblock": [1], "k0": [3],
+              "widenfact": [0.5, 0.5], "up": ["resize"], "dec_width": [1.0], "dec_blocks": [1, 1], "skip": ["concat"]}
+    cfg = config(sampler="grid", trials=100, bounds=bounds, prescreen={"candidates": 1})
+    s = PrescreenSearcher(cfg)
+    grid = {a.to_json() for a in s.space.enumerate()}
+    assert len(grid) == 2 * (2 + 4)  # out_channel0 x (B1 | B1, B2)
+    got = []
+    while isinstance(suggested := s.suggest(f"t{len(got)}"), dict):
+        got.append(suggested["arch"])
+        s.on_trial_complete(f"t{len(got) - 1}", {"dice_1d": 0.5})
+    assert suggested == Searcher.FINISHED and s.suggest("again") == Searcher.FINISHED
+    assert sorted(got) == sorted(grid)  # each exactly once
+    assert s.finished_reason.startswith("the grid is done: every one of the space's 12 networks")
+    # the order is a seeded shuffle: another seed, another order, the same networks
+    other = PrescreenSearcher(config(sampler="grid", trials=100, bounds=bounds, prescreen={"candidates": 1}, seed=5))
+    order = [other.suggest(f"t{i}")["arch"] for i in range(12)]
+    assert sorted(order) == sorted(got) and order != got
+
+
+def test_the_grid_sampler_refuses_prescreening():
+    from orchestrator.config import ConfigError
+
+    with pytest.raises(ConfigError, match="^prescreen.candidates: sampler grid trains every network"):
+        config(sampler="grid")

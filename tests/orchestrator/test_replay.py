@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.crafted import plant_pickle
 from tests.orchestrator.replay import SMALL, TINY, write_table
-from tests.orchestrator.test_search_e2e import NASSEG, env_for, nasseg, runs_of
+from tests.orchestrator.test_search_e2e import NASSEG, ROOT, env_for, nasseg, runs_of
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,48 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
         not r.data.tags.get("nasseg.reason", "").startswith("duplicate") for r in runs_of(client, "tiny", "trial"))
     (parent,) = runs_of(client, "tiny", "search")
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
+
+
+def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path):
+    proc, _, client = search(tmp_path, "grid", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
+                             scheduler={"enabled": False})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "ended early: the grid is done: every one of the space's 2 networks" in proc.stdout
+    trials = runs_of(client, "grid", "trial")
+    assert len(trials) == 2 and all(r.data.tags["nasseg.stage"] == "trained" for r in trials)
+    assert len({r.data.params["arch.dec_blocks"] for r in trials}) == 2
+    (parent,) = runs_of(client, "grid", "search")
+    assert parent.info.status == "FINISHED" and parent.data.metrics.get("duplicate_proposals", 0) == 0
+
+
+def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path):
+    """The shipped table through the normal path: its own config, the table evaluator, ASHA on its
+    per-epoch val_dice_1d. The grid's seeded order is the order the table was generated in, so its
+    first 100 networks are in the table while the table is still partial."""
+    from orchestrator.evaluation import read_table
+
+    bench = ROOT / "benchmarks" / "nassegnet_bench"
+    rows = read_table(bench / "table.jsonl.gz")
+    assert len(rows) >= 100
+    cfg = yaml.safe_load((bench / "table.yaml").read_text())
+    cfg.update(name="bench", trials=100, evaluator=f"table:{bench / 'table.jsonl.gz'}",
+               scheduler={"enabled": True, "grace_period": 2, "reduction_factor": 2},
+               resources={"cpus_per_trial": 0.25, "max_concurrent_trials": 8, "retries": 0})
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    proc = nasseg(["search", "bench.yaml"], tmp_path, env_for(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    trials = runs_of(client, "bench", "trial")
+    stages = [r.data.tags["nasseg.stage"] for r in trials]
+    assert len(trials) == 100 and set(stages) == {"trained", "stopped"} and stages.count("stopped") >= 30, stages
+    from search_spaces import ArchSpec, network_signature
+
+    for run in trials:  # every trained trial reports the table's recorded values
+        row = rows[network_signature(ArchSpec.from_params(run.data.params, prefix="arch."))]
+        if run.data.tags["nasseg.stage"] == "trained":
+            assert run.data.metrics["dice_1y"] == pytest.approx(row.final["dice_1y"])
+    best = max(r.data.metrics["dice_1d"] for r in trials if r.data.tags["nasseg.stage"] == "trained")
+    assert f"dice_1d = {best:.4f}" in proc.stdout, proc.stdout[-2000:]
 
 
 def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):

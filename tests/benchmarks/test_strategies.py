@@ -1,0 +1,68 @@
+"""The benchmark's search strategies on the NB201 table (AnalogNAS-Bench): each evaluates networks
+of the table, never one twice, within its budget; local search walks one-edge neighbourhoods."""
+import pytest
+
+from benchmarks.bench_strategies import (load_bench, run_evolution, run_local_search, run_random,
+                                         run_searcher)
+from search_spaces.neighbours import neighbours
+
+METRIC = "analog_drift_86400"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_bench("analognas")
+
+
+class Recording:
+    """The bench with a record of which networks were looked up, in order."""
+
+    def __init__(self, bench):
+        self.inner, self.looked_up = bench, []
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def value(self, arch, metric):
+        self.looked_up.append(tuple(arch))
+        return self.inner.value(arch, metric)
+
+
+@pytest.mark.parametrize("strategy", [run_random, run_evolution, run_local_search])
+def test_a_strategy_evaluates_budget_distinct_networks(bench, strategy):
+    rec = Recording(bench)
+    found, _ = strategy(rec, METRIC, 60, seed=4)
+    assert len(found) == 60 and len(set(rec.looked_up)) == 60
+    assert found == [bench.value(a, METRIC) for a in rec.looked_up]
+
+
+def test_local_search_evaluates_the_whole_neighbourhood_then_moves_to_the_best(bench):
+    rec = Recording(bench)
+    found, _ = run_local_search(rec, METRIC, 49, seed=0)
+    start, first_ring = rec.looked_up[0], rec.looked_up[1:25]
+    assert set(first_ring) == set(neighbours(bench.space, start))  # all 24 one-edge neighbours
+    best = max(first_ring, key=lambda a: bench.value(a, METRIC))
+    assert bench.value(best, METRIC) > found[0]  # (seed 0's start is not a local optimum)
+    # it moved there: next come the best's neighbours not seen yet (the start and the first ring's
+    # networks that changed the same edge are neighbours of both)
+    ring = set(neighbours(bench.space, best)) - set(rec.looked_up[:25])
+    assert 15 < len(ring) < 24 and set(rec.looked_up[25:25 + len(ring)]) == ring
+
+
+def test_over_ten_seeds_local_search_and_evolution_beat_random_search(bench):
+    import numpy as np
+
+    def median_best(strategy):
+        return float(np.median([max(strategy(bench, METRIC, 100, seed=s)[0]) for s in range(10)]))
+
+    rand = median_best(run_random)
+    assert median_best(run_local_search) > rand + 0.3 and median_best(run_evolution) > rand + 0.3
+
+
+def test_the_searcher_strategy_skips_networks_a_partial_table_lacks(bench):
+    partial = Recording(bench)
+    keep = set(list(bench.rows)[::2])  # half the table
+    partial.rows = {k: v for k, v in bench.rows.items() if k in keep}
+    partial.value = lambda arch, metric: (bench.value(arch, metric) if tuple(arch) in keep else None)
+    found, _ = run_searcher(partial, METRIC, 30, seed=1, sampler="tpe")
+    assert len(found) == 30 and None not in found
