@@ -371,7 +371,8 @@ def results_text(out: dict) -> str:
     lines = [f"## {out.get('section_title', 'bench_strategies: search strategies on ' + title)}", "",
              f"{t['networks']} {what}; metric `{out['metric']}` (best {t['best']:.2f}, top 1 % from "
              f"{t['top1pct_threshold']:.2f}); budget {out['budget']} evaluations; seeds "
-             f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. Plot: `benchmarks/strategies_{'nb201' if nb201 else 'nassegnet'}.png`. "
+             f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. "
+             f"Plot: `benchmarks/strategies_{'nb201' if nb201 else 'nassegnet'}.png`. "
              f"Whole run {out['wall_seconds']:.0f} s with {out['workers']} worker processes; `CPU s`: the strategy's own "
              "time over all seeds.", "",
              "| strategy | evaluations to top 1 % | " + " | ".join(f"regret @{m}" for m in marks) + " | CPU s |",

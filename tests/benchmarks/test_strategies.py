@@ -2,8 +2,7 @@
 of the table, never one twice, within its budget; local search walks one-edge neighbourhoods."""
 import pytest
 
-from benchmarks.bench_strategies import (load_bench, run_evolution, run_local_search, run_random,
-                                         run_searcher)
+from benchmarks.bench_strategies import load_bench, run_evolution, run_local_search, run_random, run_searcher
 from search_spaces.neighbours import neighbours
 
 METRIC = "analog_drift_86400"
