@@ -171,13 +171,20 @@ def _as_items(samples: list[Sample]) -> list[dict[str, np.ndarray]]:
 class Trainer:
     """Trains and evaluates the network of one spec (see module docstring)."""
 
-    def __init__(self, spec: ArchSpec, train: list[Sample], val: list[Sample], cfg: TrainConfig) -> None:
+    def __init__(self, spec: ArchSpec | None, train: list[Sample], val: list[Sample], cfg: TrainConfig,
+                 network: nn.Module | None = None) -> None:
+        """Trains ``build(spec)``; or, with ``spec=None``, ``network``: a digital network built
+        elsewhere with ``cfg.channels`` inputs and the head's outputs (the hand-designed baseline
+        of benchmarks/nassegnet_bench, MONAI's ``BasicUNet``), made analog and trained the same way."""
         limit_threads(cfg.num_threads)
+        if (spec is None) == (network is None):
+            raise ValueError("Trainer: give a spec or a network, not both")
         self.spec, self.cfg = spec, cfg
         self.device = select_device(cfg.device)
         self.head = head(cfg.head)
         self.postprocess = PostProcess(threshold=cfg.threshold)  # until tune_postprocess()
-        net = build(spec, in_channels=cfg.channels, out_channels=self.head.channels, seed=cfg.seed)
+        net = network if spec is None else build(spec, in_channels=cfg.channels, out_channels=self.head.channels,
+                                                 seed=cfg.seed)
         self.model: nn.Module = (to_analog(net, cfg.hwa) if cfg.mode == "analog" else net).to(self.device)
         self.optimizer = (analog_optimizer(self.model, cfg.lr, cfg.weight_decay) if cfg.mode == "analog"
                           else torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay))
@@ -337,14 +344,15 @@ class Trainer:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({"epoch": self.epoch, "model": tensor_state_dict(self.model), "optimizer": self.optimizer.state_dict(),
-                    "history": self.history, "spec": self.spec.to_json(), "config": self.cfg.as_dict(),
+                    "history": self.history, "spec": self.spec.to_json() if self.spec else "",
+                    "config": self.cfg.as_dict(),
                     "postprocess": self.postprocess.as_dict()}, path)
         return path
 
     def load(self, path: str | Path) -> None:
         """Continue from a checkpoint written by :meth:`save` for the same spec."""
         state = load_tensors(path, "trainer checkpoint", map_location=self.device)
-        if ArchSpec.from_json(state["spec"]) != self.spec:
+        if (ArchSpec.from_json(state["spec"]) if state["spec"] else None) != self.spec:
             raise ValueError(f"{path}: checkpoint is for another architecture")
         load_tensor_state_dict(self.model, state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

@@ -12,7 +12,8 @@ the committed table. Tables (all under ``benchmarks/nassegnet_bench/``):
 - ``steps4x``: the same 56 with 4x the steps per epoch (does the demo budget rank for longer training?);
 - ``brightfield``: the first 112 on ``synthetic-brightfield`` (does a surrogate fitted on the
   fluorescence table rank networks on other data?);
-- ``unet``: plain U-Nets (``unet.yaml``) trained the same way (the hand-designed baseline).
+- ``unet``: plain U-Nets (MONAI's ``BasicUNet``) trained the same way (the hand-designed
+  baseline; not a NASSegNet, so trained by this script with nasseg's ``Trainer``, not by a search).
 
     .venv/bin/python benchmarks/nassegnet_bench/generate.py table [--chunk 48] [--workdir DIR]
 """
@@ -39,8 +40,11 @@ VARIANTS = {
     "seed1": ("table.yaml", {"train": {"seed": 1}}, 56),
     "steps4x": ("table.yaml", {"train": {"steps_per_epoch": 64}}, 56),
     "brightfield": ("table.yaml", {"data": "synthetic-brightfield:16"}, 112),
-    "unet": ("unet.yaml", {}, None),
 }
+#: the hand-designed baseline: MONAI's BasicUNet (4 down-samplings, two 3x3 convs per level) at
+#: widths (c, c, 2c, 4c, 8c, c) spanning the table's parameter range, transpose ("deconv") or resize
+#: ("nontrainable") up-sampling, trained with the table's config, seeds 0 and 1
+UNET_WIDTHS, UNET_UPSAMPLING, UNET_SEEDS = (3, 4, 5), ("deconv", "nontrainable"), (0, 1)
 
 
 def table_path(variant: str) -> Path:
@@ -110,14 +114,95 @@ def generate(variant: str, chunk: int, workdir: Path) -> None:
               f"{rate:.0f} s per network in this chunk)", flush=True)
 
 
+def unet_cost(net, tile_size: int) -> dict[str, float]:
+    """Parameters and crossbar tiles of a built network by the rule of ``search_spaces.cost``:
+    every Conv2d on ceil(in/rows) x ceil(out/cols) tiles, ConvTranspose2d and norms digital."""
+    from torch import nn
+
+    from search_spaces.cost import Layer
+
+    tiles = sum(Layer("conv", m.in_channels, m.out_channels, m.kernel_size[0], 0).tiles(tile_size, tile_size)
+                for m in net.modules() if isinstance(m, nn.Conv2d))
+    digital = sum(p.numel() for m in net.modules() if isinstance(m, nn.ConvTranspose2d) for p in m.parameters())
+    return {"params": float(sum(p.numel() for p in net.parameters())), "tiles": float(tiles),
+            "digital_params": float(digital)}
+
+
+def train_unet(cfg, width: int, upsample: str, seed: int) -> dict:
+    """One BasicUNet trained and drift-evaluated as a search trial is (TrainingEvaluator)."""
+    from dataclasses import replace
+
+    import torch
+    from monai.networks.nets import BasicUNet
+
+    from trainers.data import load_samples, split_by_image
+    from trainers.heads import head
+    from trainers.train import Trainer
+
+    started = time.perf_counter()
+    train_cfg = replace(cfg.trial_train, seed=seed)
+    samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
+    train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = BasicUNet(spatial_dims=2, in_channels=train_cfg.channels, out_channels=head(train_cfg.head).channels,
+                        features=(width, width, 2 * width, 4 * width, 8 * width, width), upsample=upsample)
+    cost = unet_cost(net, train_cfg.hwa.tile_size)
+    trainer = Trainer(None, train, val, train_cfg, network=net)
+    epochs: list[dict] = []
+    trainer.fit(on_epoch=lambda metrics, t: epochs.append(dict(metrics)))
+    final = {}
+    if train_cfg.tune_postprocess:
+        final.update(trainer.tune_postprocess())
+    final.update(trainer.drift_evaluation())
+    return {"network": {"name": "BasicUNet", "width": width, "upsample": upsample, "seed": seed},
+            "epochs": epochs, "final": final, "info": {**cost, "trial_time_s": time.perf_counter() - started}}
+
+
+def read_unet_rows(path: Path) -> list[dict]:
+    import gzip
+    import json
+
+    return [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")] if path.exists() else []
+
+
+def generate_unet() -> None:
+    """Every (width, up-sampling, seed) not yet in unet.jsonl.gz, written after each network."""
+    import gzip
+    import json
+
+    from orchestrator.config import SearchConfig
+
+    cfg = SearchConfig.from_dict(variant_config("table"))
+    out = table_path("unet")
+    rows = read_unet_rows(out)
+    done = {(r["network"]["width"], r["network"]["upsample"], r["network"]["seed"]) for r in rows}
+    for seed in UNET_SEEDS:
+        for width in UNET_WIDTHS:
+            for upsample in UNET_UPSAMPLING:
+                if (width, upsample, seed) in done:
+                    continue
+                rows.append(train_unet(cfg, width, upsample, seed))
+                text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+                with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
+                    f.write(text.encode("utf-8"))
+                r = rows[-1]
+                print(f"generate: unet width {width} {upsample} seed {seed}: dice_1d {r['final']['dice_1d']:.4f}, "
+                      f"dice_1y {r['final']['dice_1y']:.4f}, {r['info']['tiles']:.0f} tiles, "
+                      f"{r['info']['params']:.0f} params, {r['info']['trial_time_s']:.0f} s", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("variant", choices=sorted(VARIANTS))
+    ap.add_argument("variant", choices=sorted(VARIANTS) + ["unet"])
     ap.add_argument("--chunk", type=int, default=48, help="trials per search (progress is merged after each)")
     ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "nassegnet-bench",
                     help="where the chunks' MLflow store and Ray storage live")
     args = ap.parse_args()
-    generate(args.variant, args.chunk, args.workdir)
+    if args.variant == "unet":
+        generate_unet()
+    else:
+        generate(args.variant, args.chunk, args.workdir)
 
 
 if __name__ == "__main__":

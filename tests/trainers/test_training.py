@@ -205,3 +205,27 @@ def test_cosine_learning_rate_is_a_function_of_the_step(data):
     assert constant.optimizer.param_groups[0]["lr"] == 0.01
     with pytest.raises(ValueError, match="train.lr_schedule: expected one of constant, cosine"):
         TrainConfig(lr_schedule="step")
+
+
+def test_a_network_built_elsewhere_is_made_analog_and_trained_the_same_way(data, tmp_path):
+    """The hand-designed baseline of NASSegNet-Bench: MONAI's BasicUNet through the same Trainer."""
+    from monai.networks.nets import BasicUNet
+
+    train, val = data
+    net = BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=(4, 4, 8, 16, 32, 4))
+    cfg = TrainConfig(mode="analog", epochs=2, steps_per_epoch=2, batch_size=4, patch_size=48, drift_reps=1,
+                      drift_times=(1.0, 86400.0))
+    trainer = Trainer(None, train, val, cfg, network=net)
+    convs = sum(isinstance(m, torch.nn.Conv2d) for m in net.modules())
+    assert count_tiles(trainer.model) == convs == 19  # every Conv2d on one tile at these widths
+    trainer.fit()
+    assert [h["epoch"] for h in trainer.history] == [1, 2]
+    assert 0 < trainer.drift_evaluation()["dice_1d"] <= 1
+    trainer.save(tmp_path / "ck.pt")
+    again = Trainer(None, train, val, cfg, network=net)
+    again.load(tmp_path / "ck.pt")
+    assert again.epoch == 2
+    with pytest.raises(ValueError, match="another architecture"):
+        Trainer(SPEC, train, val, cfg).load(tmp_path / "ck.pt")
+    with pytest.raises(ValueError, match="a spec or a network"):
+        Trainer(SPEC, train, val, cfg, network=net)
