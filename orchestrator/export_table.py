@@ -15,11 +15,17 @@ from search_spaces import ArchSpec
 from .evaluation import TableRow
 from .tracking import STAGE, Tracker, is_epoch_metric
 
-#: recomputed by the replay from the spec, or bookkeeping: not part of a table row's results
-_NOT_RESULTS = {"params", "tiles", "macs_per_px", "digital_params", "started_at", "trial_time_s",
-                "surrogate_predicted"}
-#: kept as the row's ``info``: what the network cost as recorded
-_INFO = ("params", "tiles", "macs_per_px", "digital_params", "trial_time_s")
+#: kept as the row's ``info``: what the network cost as recorded (a replay recomputes the cost)
+INFO = ("params", "analog_params", "digital_params", "peripheral_params", "tiles", "macs_per_px",
+        "analog_mac_fraction", "trial_time_s")
+#: bookkeeping, in neither part
+_BOOKKEEPING = ("started_at", "surrogate_predicted")
+
+
+def as_row(arch: str, epochs: list[dict[str, float]], metrics: dict[str, float]) -> TableRow:
+    """A table row from a trial's final metrics: results in ``final``, cost and seconds in ``info``."""
+    final = {k: v for k, v in metrics.items() if k not in INFO and k not in _BOOKKEEPING and not is_epoch_metric(k)}
+    return TableRow(arch, epochs, final, {k: metrics[k] for k in INFO if k in metrics})
 
 
 def export_table(tracker: Tracker, out: Path) -> int:
@@ -35,10 +41,8 @@ def export_table(tracker: Tracker, out: Path) -> int:
         steps = sorted({h.step for hs in history.values() for h in hs})
         epochs = [{m: next(h.value for h in hs if h.step == step) for m, hs in history.items()
                    if any(h.step == step for h in hs)} for step in steps]
-        final = {k: v for k, v in run.data.metrics.items() if not is_epoch_metric(k) and k not in _NOT_RESULTS}
-        info = {k: run.data.metrics[k] for k in _INFO if k in run.data.metrics}
         spec = ArchSpec.from_params(run.data.params, prefix="arch.")
-        rows.append(TableRow(spec.to_json(), epochs, final, info))
+        rows.append(as_row(spec.to_json(), epochs, run.data.metrics))
     write_table(out, rows)
     return len(rows)
 

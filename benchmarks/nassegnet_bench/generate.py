@@ -84,7 +84,7 @@ def run(cmd: list[str], cwd: Path) -> None:
 
 def generate(variant: str, chunk: int, workdir: Path) -> None:
     from orchestrator.evaluation import read_table
-    from orchestrator.export_table import write_table
+    from orchestrator.export_table import as_row, write_table
 
     nasseg = str(Path(sys.executable).parent / "nasseg")
     cfg = variant_config(variant)
@@ -108,7 +108,7 @@ def generate(variant: str, chunk: int, workdir: Path) -> None:
             run([nasseg, "export-table", name, str(part)], workdir)
             new = read_table(part)
         merged = {**rows, **{sig: row for sig, row in new.items() if sig not in rows}}
-        write_table(out, list(merged.values()))
+        write_table(out, [as_row(r.arch, r.epochs, {**r.final, **r.info}) for r in merged.values()])
         rate = (time.time() - started) / max(len(merged) - len(rows), 1)
         print(f"generate: {variant}: {len(merged)}/{total} networks ({len(merged) - len(rows)} new, "
               f"{rate:.0f} s per network in this chunk)", flush=True)
