@@ -1,0 +1,142 @@
+"""Does a surrogate fitted on NASSegNet-Bench rank networks from a search's first trial?
+
+The prescreening surrogate (``orchestrator.surrogate.Surrogate``: XGBoost on the space's encoding)
+is measured two ways, Kendall tau of its predictions against the measured scores of networks it
+was not fitted on:
+
+1. **held out within the table**: 5-fold cross-validation over the fluorescence table;
+2. **on other data**: the ``brightfield`` table (the same architectures trained on
+   ``synthetic-brightfield``). A search on brightfield data sees ``own`` = 0, 10 or 30 of its own
+   results (random networks of the brightfield table); the surrogate is fitted on those alone
+   (``cold``) or on the fluorescence table plus those (``warm``, what ``warm_start:
+   table:benchmarks/nassegnet_bench/table.jsonl.gz`` gives), and ranks the rest of the brightfield
+   table. 20 random draws of the own results; median [q25, q75].
+
+    .venv/bin/python benchmarks/nassegnet_bench/bench_surrogate.py [--metric dice_1d] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
+
+OWN = (0, 10, 30)
+DRAWS = 20
+
+
+def fit(space, archs: list, scores: list[float], metric: str):
+    from orchestrator.surrogate import Surrogate
+
+    s = Surrogate(metric, min_observations=2, space=space)
+    s.specs = [space.to_json(a) for a in archs]
+    s.scores = [float(v) for v in scores]
+    s.fit()
+    return s
+
+
+def tau(surrogate, archs: list, measured: list[float]) -> float:
+    return float(kendalltau(surrogate.predict(archs), measured).statistic)
+
+
+def held_out(space, rows: list, metric: str, folds: int = 5) -> dict:
+    from analyse import quartiles
+
+    from search_spaces import ArchSpec
+
+    order = np.random.default_rng(0).permutation(len(rows))
+    taus = []
+    for k in range(folds):
+        test = set(order[k::folds].tolist())
+        train = [rows[i] for i in range(len(rows)) if i not in test]
+        held = [rows[i] for i in sorted(test)]
+        s = fit(space, [ArchSpec.from_json(r.arch) for r in train], [r.final[metric] for r in train], metric)
+        taus.append(tau(s, [ArchSpec.from_json(r.arch) for r in held], [r.final[metric] for r in held]))
+    return {"folds": folds, "networks": len(rows), "tau": quartiles(taus)}
+
+
+def transfer(space, table: dict, other: dict, metric: str) -> dict:
+    from analyse import quartiles
+
+    from search_spaces import ArchSpec
+
+    warm_archs = [ArchSpec.from_json(r.arch) for r in table.values()]
+    warm_scores = [r.final[metric] for r in table.values()]
+    rows = list(other.values())
+    common = [s for s in other if s in table]
+    out = {"networks": len(rows), "same_networks_spearman": float(spearmanr(
+        [table[s].final[metric] for s in common], [other[s].final[metric] for s in common])[0]) if len(common) > 2
+        else None, "same_networks": len(common)}
+    for own in OWN:
+        cold, warm = [], []
+        for draw in range(DRAWS):
+            order = np.random.default_rng([draw, own]).permutation(len(rows))
+            mine, rest = [rows[i] for i in order[:own]], [rows[i] for i in order[own:]]
+            rest_archs, rest_scores = [ArchSpec.from_json(r.arch) for r in rest], [r.final[metric] for r in rest]
+            mine_archs, mine_scores = [ArchSpec.from_json(r.arch) for r in mine], [r.final[metric] for r in mine]
+            if own:
+                cold.append(tau(fit(space, mine_archs, mine_scores, metric), rest_archs, rest_scores))
+            warm.append(tau(fit(space, warm_archs + mine_archs, warm_scores + mine_scores, metric),
+                            rest_archs, rest_scores))
+        out[f"own_{own}"] = {"cold": quartiles(cold) if cold else None, "warm": quartiles(warm)}
+    return out
+
+
+def results_text(out: dict) -> str:
+    from analyse import q
+
+    h = out["held_out"]
+    lines = ["## NASSegNet-Bench: the surrogate from the first trial", "",
+             f"Kendall tau of the prescreening surrogate (XGBoost on the space's encoding) on networks it was not "
+             f"fitted on, metric `{out['metric']}`. Held out within the fluorescence table (5-fold, "
+             f"{h['networks']} networks): {q(h['tau'], 2)}."]
+    t = out.get("transfer")
+    if t:
+        lines += ["", f"On the brightfield table ({t['networks']} networks trained on `synthetic-brightfield`; the "
+                  f"same networks' fluorescence and brightfield scores have Spearman "
+                  f"{t['same_networks_spearman']:.2f} over {t['same_networks']}), with `own` results of the search "
+                  f"itself, {DRAWS} draws:", "", "| own results | cold (own only) | warm (table + own) |", "|---|---|---|"]
+        for own in OWN:
+            e = t[f"own_{own}"]
+            lines.append(f"| {own} | {q(e['cold'], 2) if e['cold'] else 'no ranking (nothing to fit)'} | "
+                         f"{q(e['warm'], 2)} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    import yaml
+    from analyse import load
+
+    from orchestrator.config import SearchConfig
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--metric", default="dice_1d")
+    ap.add_argument("--write", action="store_true", help="the section of benchmarks/RESULTS.md")
+    args = ap.parse_args()
+    space = SearchConfig.from_dict(yaml.safe_load((HERE / "table.yaml").read_text())).nasseg_space()
+    table, bright = load("table"), load("brightfield")
+    if len(table) < 20:
+        sys.exit("bench_surrogate: the table holds fewer than 20 networks")
+    out = {"metric": args.metric, "held_out": held_out(space, list(table.values()), args.metric)}
+    if len(bright) >= 40:
+        out["transfer"] = transfer(space, table, bright, args.metric)
+    (HERE / f"surrogate_{args.metric}.json").write_text(json.dumps(out, indent=1))
+    text = results_text(out)
+    print(text)
+    if args.write:
+        from benchmarks.bench_train import write_section
+
+        write_section(ROOT / "benchmarks" / "RESULTS.md", f"nassegnet_bench_surrogate_{args.metric}", text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,103 @@
+"""The search-strategy decision, one protocol on both tables: choose on one seed set, confirm on a
+disjoint one of at least 50 seeds; a difference inside the quartile bands is a tie, and the simpler
+option wins.
+
+Reads the ``bench_strategies.py --json`` outputs in this folder, named
+``<benchmark>_<metric>_<decide|confirm>.json``, and writes the section ``strategy_decision`` of
+``benchmarks/RESULTS.md``. The runs (seeds 100-124 decide, 200-249 confirm; never used before):
+
+    .venv/bin/python benchmarks/bench_strategies.py --benchmark analognas --seeds 100-124 --json > benchmarks/strategies/nb201_1d_decide.json
+    .venv/bin/python benchmarks/bench_strategies.py --benchmark analognas --seeds 200-249 --json > benchmarks/strategies/nb201_1d_confirm.json
+    .venv/bin/python benchmarks/bench_strategies.py --benchmark nassegnet --metric dice_1d --seeds 100-124 \
+        --json > benchmarks/strategies/nassegnet_dice_1d_decide.json
+    (... confirm, and --metric dice_1y)
+    .venv/bin/python benchmarks/strategies/decide.py --write
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(ROOT))
+
+#: nasseg's options from the simplest (wins a tie) to the most involved; the others are references
+PRODUCT = ("tpe", "tpe+prescreen", "gp-encoded", "gp-encoded+prescreen")
+
+
+def runs() -> dict[tuple[str, str], dict[str, dict]]:
+    """(benchmark, metric) -> {"decide": out, "confirm": out} for every JSON file present."""
+    found: dict[tuple[str, str], dict[str, dict]] = {}
+    for path in sorted(HERE.glob("*_*.json")):
+        text = path.read_text().strip()
+        if not text:
+            continue  # a run still writing
+        out = json.loads(text.splitlines()[-1])
+        stage = path.stem.rsplit("_", 1)[1]
+        found.setdefault((out.get("benchmark", "analognas"), out["metric"]), {})[stage] = out
+    return found
+
+
+def band(s: dict) -> str:
+    e = s["evals_to_top1pct"]
+    return f"{e['median']:.1f} [{e['q25']:.0f}, {e['q75']:.0f}]"
+
+
+def winner(out: dict) -> tuple[str, list[str]]:
+    """The product option with the fewest median evaluations to the top 1 %, and the product options
+    tied with it (their median inside its quartile band, or its median inside theirs); the simplest
+    tied option is the choice."""
+    s = out["strategies"]
+    options = [o for o in PRODUCT if o in s]
+    best = min(options, key=lambda o: s[o]["evals_to_top1pct"]["median"])
+    b = s[best]["evals_to_top1pct"]
+    tied = [o for o in options if o == best or s[o]["evals_to_top1pct"]["median"] <= b["q75"]
+            or b["median"] >= s[o]["evals_to_top1pct"]["q25"]]
+    return best, tied
+
+
+def results_text(found: dict) -> str:
+    lines = ["## Strategy decision on both tables (decide on seeds 100-124, confirm on 200-249)", "",
+             "Evaluations to the table's top 1 % (median [q25, q75]; a run that never gets there counts as budget + 1), "
+             "budget 100, and regret after 100 evaluations (points). `tie`: the product options whose bands overlap "
+             "the best one's; the simplest of them is the choice (order: " + " < ".join(PRODUCT) + ").", ""]
+    for (bench, metric), stages in sorted(found.items()):
+        names = list(next(iter(stages.values()))["strategies"])
+        head = "| strategy | " + " | ".join(f"{st}: evals to top 1 % | {st}: regret @100" for st in ("decide", "confirm")
+                                              if st in stages) + " |"
+        lines += [f"### {bench}, `{metric}`", "", head, "|---" * (1 + 2 * len(stages)) + "|"]
+        for name in names:
+            cells = []
+            for st in ("decide", "confirm"):
+                if st in stages and name in stages[st]["strategies"]:
+                    s = stages[st]["strategies"][name]
+                    r = s["regret"]["100"]
+                    cells += [band(s), f"{r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for st in ("decide", "confirm"):
+            if st in stages:
+                best, tied = winner(stages[st])
+                lines.append(f"\n{st} ({len(stages[st]['seeds'])} seeds): fewest evaluations {best}; tied with it: "
+                             f"{', '.join(tied)}; choice by the rule: **{next(o for o in PRODUCT if o in tied)}**.")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    text = results_text(runs())
+    print(text)
+    if args.write:
+        from benchmarks.bench_train import write_section
+
+        write_section(ROOT / "benchmarks" / "RESULTS.md", "strategy_decision", text)
+
+
+if __name__ == "__main__":
+    main()
