@@ -67,6 +67,22 @@ def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path):
     assert len({r.data.params["arch.dec_blocks"] for r in trials}) == 2
     (parent,) = runs_of(client, "grid", "search")
     assert parent.info.status == "FINISHED" and parent.data.metrics.get("duplicate_proposals", 0) == 0
+    # warm-started from a table that holds one of the two networks, the grid trains only the other
+    from orchestrator.evaluation import read_table
+    from orchestrator.export_table import write_table as write_results
+
+    write_results(tmp_path / "one.jsonl.gz", list(read_table(tmp_path / "grid.jsonl").values())[:1])
+    proc, _, client = search(tmp_path, "grid2", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
+                             scheduler={"enabled": False}, warm_start=f"table:{tmp_path / 'one.jsonl.gz'}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "warm-started on 1 results of table:" in proc.stdout
+    (trial,) = runs_of(client, "grid2", "trial")
+    done = read_table(tmp_path / "one.jsonl.gz")
+    from search_spaces import ArchSpec
+
+    assert int(trial.data.params["arch.dec_blocks"]) != ArchSpec.from_json(next(iter(done.values())).arch).dec_blocks
+    (parent,) = runs_of(client, "grid2", "search")
+    assert parent.data.metrics["warm_start_results"] == 1
 
 
 def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path):
