@@ -307,7 +307,8 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
             warm = load_warm_start(cfg, tracker.client, searcher.space)
             apply_warm_start(searcher, warm)
             tracker.log_metrics(tracker.parent_id, {"warm_start_results": len(warm)})
-            print(f"nasseg: sampler and surrogate warm-started on {len(warm)} results of {cfg.warm_start}")
+            print(f"nasseg: sampler and surrogate warm-started on {len(warm)} results of {cfg.warm_start}"
+                  + (f" ({warm.outside} outside the bounds or without the objectives, left out)" if warm.outside else ""))
         scheduler = (ASHAScheduler(time_attr="training_iteration", metric=cfg.epoch_signal, mode="max",
                                    max_t=cfg.train.epochs, grace_period=cfg.scheduler.grace_period,
                                    reduction_factor=cfg.scheduler.reduction_factor)

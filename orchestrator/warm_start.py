@@ -4,7 +4,8 @@
 trials) or ``table:PATH`` (a results table, e.g. the NASSegNet-Bench table shipped under
 ``benchmarks/``). Each result becomes a finished trial of the Optuna study (so TPE and the GP model
 it from the first proposal; the grid sampler skips it) and an observation of the surrogate (so the
-prescreening ranks from the first trial). Networks missing the search's objectives are left out.
+prescreening ranks from the first trial). Networks outside the search's bounds, or missing its
+objectives, are left out (and counted).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class WarmStart:
     source: str
     archs: list[Any]
     values: list[list[float]]
+    outside: int = 0        # results left out: outside the bounds or without the objectives
 
     def __len__(self) -> int:
         return len(self.archs)
@@ -71,12 +73,14 @@ def load_warm_start(cfg: SearchConfig, client: MlflowClient | None, space: Any) 
                 results.append((ArchSpec.from_params(run.data.params, prefix="arch."), run.data.metrics))
             except SpecError:
                 continue
+    from search_spaces.neighbours import contains
+
     for arch, metrics in results:
-        vals = _values(cfg, space, arch, metrics)
+        vals = _values(cfg, space, arch, metrics) if contains(space, arch) else None
         if vals is not None:
             archs.append(arch)
             values.append(vals)
-    return WarmStart(source, archs, values)
+    return WarmStart(source, archs, values, len(results) - len(archs))
 
 
 def apply_warm_start(searcher: Any, warm: WarmStart) -> None:

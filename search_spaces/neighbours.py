@@ -1,4 +1,4 @@
-"""One-question neighbours of an architecture, for any define-by-run space.
+"""One-question neighbours of an architecture, and whether a space holds it, for any define-by-run space.
 
 A neighbour answers exactly one of the space's questions differently (NB201: one edge's
 operation; NASSegNet: one field, e.g. a stage's branches or the skip mode; a question that only
@@ -61,3 +61,13 @@ def neighbours(space: SearchSpace, arch: Any) -> list[Any]:
                 seen.add(sig)
                 out.append(other)
     return out
+
+
+def contains(space: SearchSpace, arch: Any) -> bool:
+    """Whether ``arch`` is one of the space's networks: every question the space asks of it has
+    ``arch``'s answer among its options (e.g. an earlier search's network outside today's bounds
+    is not; a warm start leaves such results out)."""
+    params = space.params(arch)
+    walk = _Answers(params)
+    space.suggest(walk)
+    return set(walk.options) == set(params) and all(params[k] in opts for k, opts in walk.options.items())

@@ -102,3 +102,14 @@ def test_a_table_warm_start_that_is_not_a_table_is_one_line(tmp_path):
         load_warm_start(cfg, None, cfg.nasseg_space())
     with pytest.raises(ConfigError, match="warm_start: no results table at"):
         SearchConfig.from_dict({"name": "x", "warm_start": f"table:{tmp_path / 'missing.jsonl'}"})
+
+
+def test_results_outside_the_bounds_are_left_out_and_counted(tmp_path):
+    space = SearchConfig.from_dict({"name": "x"}).nasseg_space()
+    archs = [space.random(np.random.default_rng(i)) for i in range(12)]
+    table = table_of(tmp_path / "t.jsonl", archs, good)
+    narrow = SearchConfig.from_dict({"name": "n", "warm_start": f"table:{table}", "bounds": {"out_channel0": [8]}})
+    warm = load_warm_start(narrow, None, narrow.nasseg_space())
+    inside = [a for a in archs if a.out_channel0 == 8]
+    assert 0 < len(inside) < 12 and len(warm) == len(inside) and warm.outside == 12 - len(inside)
+    assert {a.to_json() for a in warm.archs} == {a.to_json() for a in inside}

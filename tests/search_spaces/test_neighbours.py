@@ -3,7 +3,7 @@ import numpy as np
 
 from orchestrator.config import SearchConfig
 from search_spaces.nb201 import NB201Space
-from search_spaces.neighbours import neighbours
+from search_spaces.neighbours import contains, neighbours
 
 
 def test_an_nb201_cell_has_24_neighbours_each_one_edge_away():
@@ -29,3 +29,14 @@ def test_a_nassegnet_neighbour_answers_one_question_differently():
             assert len(changed) == 1 and (changed[0] != "M" or set(other) != set(params)), (params, other)
         # every alternative of every question of arch is reached (here: bounds of the default preset)
         assert sum(1 for n in near if n.skip != arch.skip) == 1
+
+
+def test_a_space_contains_its_networks_and_not_others():
+    from search_spaces import ArchSpec
+
+    space = SearchConfig.from_dict({"name": "x", "bounds": {"M": [1, 2], "up": ["resize"]}}).nasseg_space()
+    rng = np.random.default_rng(0)
+    assert all(contains(space, space.random(rng)) for _ in range(50))
+    assert not contains(space, ArchSpec(M=3, R3=1, B3=1, convblock3=1, widenfact3=0.5, up3="resize"))  # too deep
+    assert not contains(space, ArchSpec(up1="transpose"))  # an up-sampling the bounds leave out
+    assert not contains(space, ArchSpec(out_channel0=32))
