@@ -13,7 +13,8 @@ the committed table. Tables (all under ``benchmarks/nassegnet_bench/``):
 - ``brightfield``: the first 112 on ``synthetic-brightfield`` (does a surrogate fitted on the
   fluorescence table rank networks on other data?);
 - ``unet``: plain U-Nets (MONAI's ``BasicUNet``) trained the same way (the hand-designed
-  baseline; not a NASSegNet, so trained by this script with nasseg's ``Trainer``, not by a search).
+  baseline; not a NASSegNet, so trained by this script with nasseg's ``Trainer``, not by a search);
+  ``unet_steps4x``: the same U-Nets (seed 0) with 4x the steps, beside ``steps4x``.
 
     .venv/bin/python benchmarks/nassegnet_bench/generate.py table [--chunk 48] [--workdir DIR]
 """
@@ -128,7 +129,7 @@ def unet_cost(net, tile_size: int) -> dict[str, float]:
             "digital_params": float(digital)}
 
 
-def train_unet(cfg, width: int, upsample: str, seed: int) -> dict:
+def train_unet(cfg, width: int, upsample: str, seed: int, steps_factor: int = 1) -> dict:
     """One BasicUNet trained and drift-evaluated as a search trial is (TrainingEvaluator)."""
     from dataclasses import replace
 
@@ -140,7 +141,7 @@ def train_unet(cfg, width: int, upsample: str, seed: int) -> dict:
     from trainers.train import Trainer
 
     started = time.perf_counter()
-    train_cfg = replace(cfg.trial_train, seed=seed)
+    train_cfg = replace(cfg.trial_train, seed=seed, steps_per_epoch=steps_factor * cfg.train.steps_per_epoch)
     samples = load_samples(cfg.data, channels=train_cfg.channels, seed=cfg.seed)
     train, val = split_by_image(samples, cfg.val_fraction, cfg.seed)
     with torch.random.fork_rng(devices=[]):
@@ -166,23 +167,24 @@ def read_unet_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in gzip.open(path, "rt", encoding="utf-8")] if path.exists() else []
 
 
-def generate_unet() -> None:
-    """Every (width, up-sampling, seed) not yet in unet.jsonl.gz, written after each network."""
+def generate_unet(steps_factor: int = 1) -> None:
+    """Every (width, up-sampling, seed) not yet in unet.jsonl.gz (``unet_steps4x.jsonl.gz`` with
+    ``steps_factor`` 4: seed 0 only, beside the table's ``steps4x``), written after each network."""
     import gzip
     import json
 
     from orchestrator.config import SearchConfig
 
     cfg = SearchConfig.from_dict(variant_config("table"))
-    out = table_path("unet")
+    out = table_path("unet" if steps_factor == 1 else f"unet_steps{steps_factor}x")
     rows = read_unet_rows(out)
     done = {(r["network"]["width"], r["network"]["upsample"], r["network"]["seed"]) for r in rows}
-    for seed in UNET_SEEDS:
+    for seed in UNET_SEEDS if steps_factor == 1 else UNET_SEEDS[:1]:
         for width in UNET_WIDTHS:
             for upsample in UNET_UPSAMPLING:
                 if (width, upsample, seed) in done:
                     continue
-                rows.append(train_unet(cfg, width, upsample, seed))
+                rows.append(train_unet(cfg, width, upsample, seed, steps_factor))
                 text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
                 with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
                     f.write(text.encode("utf-8"))
@@ -194,13 +196,13 @@ def generate_unet() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("variant", choices=sorted(VARIANTS) + ["unet"])
+    ap.add_argument("variant", choices=sorted(VARIANTS) + ["unet", "unet_steps4x"])
     ap.add_argument("--chunk", type=int, default=48, help="trials per search (progress is merged after each)")
     ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "nassegnet-bench",
                     help="where the chunks' MLflow store and Ray storage live")
     args = ap.parse_args()
-    if args.variant == "unet":
-        generate_unet()
+    if args.variant.startswith("unet"):
+        generate_unet(4 if args.variant == "unet_steps4x" else 1)
     else:
         generate(args.variant, args.chunk, args.workdir)
 
