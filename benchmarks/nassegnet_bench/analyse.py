@@ -90,10 +90,10 @@ def longer_training(table: dict, steps4x: dict) -> dict:
     return out
 
 
-def unet_rows() -> list[dict]:
+def unet_rows(variant: str = "unet") -> list[dict]:
     from generate import read_unet_rows, table_path
 
-    return read_unet_rows(table_path("unet"))
+    return read_unet_rows(table_path(variant))
 
 
 def versus_unet(table: dict, unets: list[dict]) -> list[dict]:
@@ -161,7 +161,7 @@ def plot(table: dict, unets: list[dict], path: Path) -> None:
     ax.set_ylabel("Dice")
     ax.set_xlabel("time after programming (digital: the same network without analog non-idealities)")
     ax.set_title("Drift curves")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -206,6 +206,12 @@ def results_text(s: dict) -> str:
                              else f"{d['unet']:.3f} / - / -")
             lines.append(f"| {e['unet']} | {e['tiles']:.0f} | {e['params']:.0f} | {e['table_networks_within']} | "
                          + " | ".join(cells) + " |")
+    vu4 = s.get("versus_unet_steps4x")
+    if vu4:
+        lines += ["", f"The same with 4x the steps (the {s['longer_training']['dice_1d']['networks']} networks of "
+                  "`steps4x` vs the U-Nets of `unet_steps4x`, seed 0), margin at 1 s / 1 day / 1 year: "
+                  + "; ".join(f"{e['unet']} " + " / ".join(f"{e[f'dice_{x}']['margin']:+.3f}" if e[f"dice_{x}"]["margin"]
+                                                          is not None else "-" for x in TIMES) for e in vu4) + "."]
     lines += ["", "Plot: `benchmarks/nassegnet_bench/nassegnet_bench.png`. Regenerate: "
               "`.venv/bin/python benchmarks/nassegnet_bench/analyse.py --write`."]
     return "\n".join(lines) + "\n"
@@ -221,6 +227,9 @@ def main() -> None:
     unets = unet_rows()
     summary = {"table": table_summary(table), "noise_floor": noise_floor(table, load("seed1")),
                "longer_training": longer_training(table, load("steps4x")), "versus_unet": versus_unet(table, unets)}
+    steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
+    if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
+        summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))
     plot(table, unets, HERE / "nassegnet_bench.png")
     text = results_text(summary)
