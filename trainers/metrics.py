@@ -61,8 +61,9 @@ class SegmentationScores:
     def __init__(self) -> None:
         self.dice = DiceMetric(include_background=True, reduction="mean", ignore_empty=False)
         self.iou = MeanIoU(include_background=True, reduction="mean", ignore_empty=False)
-        self.pq = PanopticQualityMetric(num_classes=1, metric_name="pq", reduction="mean_batch")
-        self.counts = np.zeros(3)  # tp, fp, fn over all images
+        # one matching per image gives [tp, fp, fn, iou_sum]; summed over the images they make both
+        # the panoptic quality and the instance F1 (MONAI's PQ formula, pooled over images)
+        self.matches = PanopticQualityMetric(num_classes=1, reduction="sum_batch", return_confusion_matrix=True)
         self.ap: list[np.ndarray] = []
 
     def add(self, pred_inst: np.ndarray, label: torch.Tensor | np.ndarray) -> None:
@@ -76,17 +77,15 @@ class SegmentationScores:
         self.ap.append(average_precision(true_inst, pred_inst))
         y_pred = torch.as_tensor(np.stack([pred_inst, (pred_inst > 0).astype(np.int32)]))[None]
         y = torch.as_tensor(np.stack([true_inst, (true_inst > 0).astype(np.int32)]))[None]
-        self.pq(y_pred, y)
-        tp, fp, fn, _ = PanopticQualityMetric(num_classes=1, return_confusion_matrix=True)(y_pred, y)[0, 0].tolist()
-        self.counts += (tp, fp, fn)
+        self.matches(y_pred, y)
 
     def result(self) -> dict[str, float]:
-        tp, fp, fn = self.counts
+        tp, fp, fn, iou_sum = self.matches.aggregate().reshape(-1).tolist()
         denom = 2 * tp + fp + fn
         return {
             "dice": float(self.dice.aggregate().item()),
             "iou": float(self.iou.aggregate().item()),
-            "pq": float(self.pq.aggregate().mean().item()),
+            "pq": iou_sum / (tp + 0.5 * fp + 0.5 * fn + 1e-6),
             "f1_inst": float(2 * tp / denom) if denom else 1.0,
             "ap50": float(np.mean([a[0] for a in self.ap])),
             "map_dsb": float(np.mean(self.ap)),

@@ -119,3 +119,17 @@ def test_average_precision_agrees_with_stardist():
             ours = average_precision(true, pred)
             for t, value in zip((0.5, 0.7, 0.9), ours[[0, 4, 8]], strict=True):
                 assert abs(matching(true, pred, thresh=t + 1e-7).accuracy - value) < 1e-12, (seed, t)
+
+
+def test_instances_are_matched_once_per_image(monkeypatch):
+    """Panoptic quality and instance F1 come from one matching of each image (it was run twice)."""
+    import monai.metrics.panoptic_quality as pq_module
+
+    calls = []
+    original = pq_module.compute_panoptic_quality
+    monkeypatch.setattr(pq_module, "compute_panoptic_quality", lambda *a, **k: calls.append(1) or original(*a, **k))
+    lab = two_disks()
+    r = score(np.where(lab == 1, 1, 0), lab)
+    assert len(calls) == 1
+    # one of two disks found exactly: tp 1, fn 1, IoU 1 -> PQ = 1 / (1 + 0.5) and F1 = 2/3
+    assert abs(r["pq"] - 1 / 1.5) < 1e-5 and abs(r["f1_inst"] - 2 / 3) < 1e-9
