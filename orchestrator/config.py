@@ -297,8 +297,8 @@ class SearchConfig:
         return cfg
 
     def validate(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name):
-            raise ConfigError(f"name: {self.name!r} must be 1-64 letters, digits, '_', '.', '-'")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", self.name) or ".." in self.name:
+            raise ConfigError(f"name: {self.name!r} must be 1-64 letters, digits, '_', '.', '-' (no '..')")
         if self.trials < 1:
             raise ConfigError(f"trials: must be >= 1, got {self.trials}")
         if self.seed < 0:
