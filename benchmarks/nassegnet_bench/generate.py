@@ -83,14 +83,14 @@ def run(cmd: list[str], cwd: Path) -> None:
         sys.exit(f"generate: {cmd[1]} exited with {rc}; rerun the same command to resume")
 
 
-def generate(variant: str, chunk: int, workdir: Path) -> None:
+def generate(variant: str, chunk: int, workdir: Path, until: int | None = None) -> None:
     from orchestrator.evaluation import read_table
     from orchestrator.export_table import as_row, write_table
 
     nasseg = str(Path(sys.executable).parent / "nasseg")
     cfg = variant_config(variant)
     out = table_path(variant)
-    total = VARIANTS[variant][2] or grid_size(cfg)
+    total = min(VARIANTS[variant][2] or grid_size(cfg), until or 10**9)
     workdir.mkdir(parents=True, exist_ok=True)
     while True:
         started = time.time()
@@ -198,13 +198,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("variant", choices=sorted(VARIANTS) + ["unet", "unet_steps4x"])
     ap.add_argument("--chunk", type=int, default=48, help="trials per search (progress is merged after each)")
+    ap.add_argument("--until", type=int, help="stop once the table holds this many networks (default: all)")
     ap.add_argument("--workdir", type=Path, default=Path.home() / ".cache" / "nassegnet-bench",
                     help="where the chunks' MLflow store and Ray storage live")
     args = ap.parse_args()
     if args.variant.startswith("unet"):
         generate_unet(4 if args.variant == "unet_steps4x" else 1)
     else:
-        generate(args.variant, args.chunk, args.workdir)
+        generate(args.variant, args.chunk, args.workdir, args.until)
 
 
 if __name__ == "__main__":
