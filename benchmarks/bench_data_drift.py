@@ -6,7 +6,7 @@ plus the demo spec of ``bench_train.py``) with the demo's budget on each data ki
 ``synthetic-bright``, the bright nuclei the generator made before), and reports per data kind the
 Dice and AP@0.5 of the digital reference, 1 s, 1 day and 1 year after programming, and the loss
 between 1 s and 1 year (quartiles over the networks). On held-out real DSB2018 fluorescence tiles
-the demo's networks lost 8-42 Dice points in a year (ENVIRONMENT.md).
+the demo's networks lost 8-42 Dice points in a year (the maintainers' measurement, not made here).
 
 Each finished (data, network) pair is appended to ``--out`` (JSON lines) at once, and a rerun
 skips the pairs already there: the run resumes where it stopped.

@@ -1,7 +1,7 @@
-"""PrescreenSearcher: a Ray Tune searcher that wraps OptunaSearch and filters its candidates.
+"""PrescreenSearcher: a Ray Tune searcher over an Optuna study that filters its candidates.
 
-For each trial Ray Tune wants to start, it draws candidates from Optuna (TPE over
-``search_spaces.suggest``), rejects at once those that break the static constraints (max params,
+For each trial Ray Tune wants to start, it draws candidates from the study (``proposals``: the
+GP, TPE or grid sampler over ``search_spaces.suggest``), rejects at once those that break the static constraints (max params,
 tiles, digital params, MACs: an infeasible candidate never reaches a worker), and, once the
 surrogate has ``min_observations`` finished trials, draws ``candidates`` feasible ones and sends
 only the best-ranked to training. Until then candidates pass through unranked. Every rejected
@@ -12,7 +12,8 @@ was already trained is not a candidate: it is replaced by a uniform random draw 
 ``Searcher.FINISHED`` and the search ends cleanly, saying why.
 
 Its state (Optuna's study, the surrogate's observations, which trial got which network) is saved
-as JSON into Ray's searcher checkpoint: a resume reads data, not pickles.
+as JSON into Ray's searcher checkpoint: the searcher's state is read back as data, never unpickled
+(Ray's own experiment state is another matter: see ``proposals``).
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ proposes those networks (they were measured elsewhere), the grid skips them (the
 
 Used directly through Optuna's ask-and-tell interface (not Ray's ``OptunaSearch``, whose only
 way to save its state is pickling its ``__dict__``): the study's trials are saved with Optuna's
-own public serialisation (``distribution_to_json`` + ``create_trial``), so a resumed search
-reads data, never objects, from the storage folder.
+own public serialisation (``distribution_to_json`` + ``create_trial``), so the searcher's own
+state is read back as JSON. (Ray's ``Tuner.restore`` itself unpickles its experiment state,
+``tuner.pkl``, from the storage folder: a resume trusts that folder as Ray does, which is why it
+must be writable only by the user running the search.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Logging is idempotent per (search, trial): runs are found again by their tags
 (``nasseg.search``, ``nasseg.role``, ``nasseg.trial_id``) before any is created, so a resumed
 search reuses its parent and child runs. We use ``MlflowClient`` directly (not Ray's
 ``MLflowLoggerCallback``), because that callback opens a second run for every trial that was
-running when the driver died (see ENVIRONMENT.md).
+running when the driver died (measured with Ray 2.60: a killed and resumed search got two MLflow
+runs for each trial that was running at the kill).
 
 The contract users filter on (README "MLflow records"): tags ``nasseg.role`` = search | trial,
 ``nasseg.trial_id``, ``nasseg.stage`` = trained | stopped | failed | prescreened | running;

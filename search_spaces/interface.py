@@ -63,7 +63,7 @@ class NASSegSpace:
     constraints: Constraints = field(default_factory=Constraints)
     in_channels: int = 1
     tile_size: int = 512
-    out_channels: int = 1             # the output head's channels (train.head: binary 1, contour 3)
+    out_channels: int = 1             # the output head's channels (trainers.heads: binary 1, contour 3, distance 2)
     name: str = "nassegnet"
 
     def suggest(self, trial: TrialLike) -> ArchSpec:

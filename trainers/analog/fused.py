@@ -32,7 +32,7 @@ weight's gradient flows to aihwkit's own parameter, so the gradient hook aihwkit
 
 A preset option that cannot be fused exactly (e.g. ``ABS_MAX`` noise management rescales each
 unfolded row; input noise is drawn per unfolded copy) makes the layer fall back to aihwkit's own
-forward; :func:`unsupported_reason` says why and :func:`to_fused_analog` logs it once.
+forward; :func:`unsupported_reason` says why and :func:`log_fallbacks_once` logs it once.
 
 Written by hand because no library offers it: aihwkit-lightning also unfolds on CPU (its speed
 is Triton kernels on GPUs), and aihwkit's C++ tiles do not load with the torch we pin.
