@@ -117,7 +117,6 @@ def _existing_store(uri: str) -> str:
 
 
 def _load_saved(args: argparse.Namespace):
-    import json
     import re
 
     from .config import ConfigError, SearchConfig, env_tracking_uri
@@ -128,11 +127,13 @@ def _load_saved(args: argparse.Namespace):
     if args.config:
         return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
                                                     "storage": args.storage})
-    saved = Path(args.storage) / args.name / "search_config.json"
-    if not saved.exists():
-        raise ConfigError(f"{saved}: no saved search config (pass --config or --storage)")
-    return SearchConfig.from_dict(json.loads(saved.read_text())).with_overrides(
-        tracking_uri=args.tracking_uri or env_tracking_uri(), storage=args.storage)
+    from .search import SAVED_CONFIG, read_saved_config
+
+    where = SearchConfig(name=args.name, storage=args.storage)
+    saved = read_saved_config(where)
+    if saved is None:
+        raise ConfigError(f"{where.search_uri}/{SAVED_CONFIG}: no saved search config (pass --config or --storage)")
+    return saved.with_overrides(tracking_uri=args.tracking_uri or env_tracking_uri(), storage=args.storage)
 
 
 def _open_saved_search(args: argparse.Namespace):

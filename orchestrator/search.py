@@ -170,13 +170,12 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     old config, or mixing two configs in one search, would both mislead."""
     from ray.tune import Tuner
 
-    saved = cfg.search_dir / "search_config.json"
     exists = (cfg.storage_is_uri or cfg.search_dir.exists()) and Tuner.can_restore(cfg.search_uri)
     if resume and not exists:
         raise ConfigError(f"--resume: no search named {cfg.name!r} under {cfg.storage_path}")
     if exists:
-        if saved.exists():
-            stored = SearchConfig.from_dict(json.loads(saved.read_text()))
+        stored = read_saved_config(cfg)
+        if stored is not None:
             changed = config_diff(stored, cfg)
             if changed:
                 raise ConfigError(f"search {cfg.name!r} exists with another config ({changed}); rerun it "
@@ -185,6 +184,36 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
         check_saved_searcher_state(cfg)
         return cfg, True
     return cfg, False
+
+
+SAVED_CONFIG = "search_config.json"
+
+
+def _saved_config_location(cfg: SearchConfig):
+    import pyarrow.fs
+
+    fs, root = pyarrow.fs.FileSystem.from_uri(cfg.search_uri)
+    return fs, root, f"{root}/{SAVED_CONFIG}"
+
+
+def write_saved_config(cfg: SearchConfig) -> None:
+    """The search's config beside its Ray state (``<storage>/<name>/search_config.json``, on the
+    storage URI itself for ``s3://`` and the like), so a resume from any host compares with it."""
+    fs, root, path = _saved_config_location(cfg)
+    fs.create_dir(root, recursive=True)
+    with fs.open_output_stream(path) as stream:
+        stream.write(cfg.to_json().encode("utf-8"))
+
+
+def read_saved_config(cfg: SearchConfig) -> SearchConfig | None:
+    """What :func:`write_saved_config` wrote for this search, or None."""
+    import pyarrow.fs
+
+    fs, _, path = _saved_config_location(cfg)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as stream:
+        return SearchConfig.from_dict(json.loads(stream.read().decode("utf-8")))
 
 
 def config_diff(old: SearchConfig, new: SearchConfig, limit: int = 4) -> str:
@@ -289,7 +318,7 @@ def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
 
     tracker = Tracker(cfg)
     cfg.search_dir.mkdir(parents=True, exist_ok=True)
-    (cfg.search_dir / "search_config.json").write_text(cfg.to_json())
+    write_saved_config(cfg)
     _ = tracker.parent_id  # create (or find) the parent run now
     trainable = tune.with_resources(tune.with_parameters(run_trial, search=cfg),
                                     {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})

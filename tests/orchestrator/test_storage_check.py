@@ -23,3 +23,20 @@ def test_a_node_that_cannot_see_the_storage_stops_the_search(tmp_path, monkeypat
     assert seen_markers and not list((tmp_path / "runs").glob(".nasseg-shared-*"))  # marker cleaned up
     check_storage_shared(cfg, lambda nodes, marker: [True, True])  # all see it: fine
     check_storage_shared(SearchConfig.from_dict({"storage": "s3://bucket/x"}), probe)  # URIs are not probed
+
+
+def test_a_uri_storage_keeps_the_config_beside_the_search_so_another_host_checks_it(tmp_path, monkeypatch):
+    """With s3:// (here file://) storage the saved config lay in the local ~/.cache: a resume from
+    another host skipped the changed-config check and ran the edited config."""
+    from orchestrator.config import ConfigError, SearchConfig
+    from orchestrator.search import prepare, read_saved_config, write_saved_config
+
+    cfg = SearchConfig.from_dict({"name": "s", "storage": f"file://{tmp_path}/remote", "trials": 3})
+    monkeypatch.setenv("HOME", str(tmp_path / "host1"))
+    write_saved_config(cfg)
+    (tmp_path / "remote" / "s" / "tuner.pkl").write_bytes(b"")  # Ray's marker of a restorable experiment
+    monkeypatch.setenv("HOME", str(tmp_path / "host2"))          # another host: an empty ~/.cache
+    assert read_saved_config(cfg).trials == 3
+    with pytest.raises(ConfigError, match=r"search 's' exists with another config \(trials: 3 -> 5\)"):
+        prepare(cfg.with_overrides(trials=5), resume=False)
+    assert not (tmp_path / "host1" / ".cache").exists()  # nothing of it was kept locally
