@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
@@ -51,16 +50,17 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
 
 
 RACE = """
-import sys, time
+import pathlib, sys, time
 from mlflow.tracking import MlflowClient
-uri, mode, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
-while time.time() < start:
+from orchestrator.tracking import open_store
+uri, mode, barrier, me = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4]
+(barrier / f"ready-{me}").touch()                  # imported; then wait until all four are
+while len(list(barrier.glob("ready-*"))) < 4:
     time.sleep(0.001)
 if mode == "mlflow":
     MlflowClient(uri).search_experiments(max_results=1)   # a plain MLflow reader (as `mlflow ui`)
 else:
-    from orchestrator.tracking import open_store
-    open_store(uri).create_experiment(f"x{sys.argv[4]}")
+    open_store(uri).create_experiment(f"x{me}")
 print("ok")
 """
 
@@ -69,9 +69,10 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_do_not_corrupt_it(tmp_pa
     # Without open_store, four processes creating one store at once failed here with "table params
     # already exists" / "duplicate column name: step" (3 of 4), leaving a half-migrated store.
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    start = time.time() + 6  # every process has imported MLflow by then (about 3 s here)
+    barrier = tmp_path / "barrier"  # all four start together however loaded the machine (a start
+    barrier.mkdir()                 # time "in 6 s" did not race when imports took longer)
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, mode, str(start), str(i)], env=env,
+    procs = [subprocess.Popen([sys.executable, "-c", RACE, uri, mode, str(barrier), str(i)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for i, mode in enumerate(["mlflow", "nasseg", "nasseg", "nasseg"])]
     outs = [p.communicate(timeout=120) for p in procs]
