@@ -66,27 +66,19 @@ def table_summary(table: dict) -> dict:
     return out
 
 
-def noise_floor(table: dict, seed1: dict) -> dict:
+def compare_runs(table: dict, other: dict) -> dict:
+    """The same networks trained twice (another seed: the noise floor; 4x the steps: does the demo
+    budget rank for longer training?), per metric: how far apart, and how alike the rankings."""
     out = {}
     for metric in ("dice_1d", "dice_1y", "ap50_1y"):
-        a, b = paired(table, seed1, metric)
-        if a.size < 3:
-            return {}
-        out[metric] = {"networks": int(a.size), "abs_diff": quartiles(np.abs(a - b)),
-                       "p90_abs_diff": float(np.percentile(np.abs(a - b), 90)), "spearman": float(spearmanr(a, b)[0])}
-    return out
-
-
-def longer_training(table: dict, steps4x: dict) -> dict:
-    out = {}
-    for metric in ("dice_1d", "dice_1y", "ap50_1y"):
-        a, b = paired(table, steps4x, metric)
+        a, b = paired(table, other, metric)
         if a.size < 3:
             return {}
         top = max(1, a.size // 10)
-        overlap = len(set(np.argsort(-a)[:top]) & set(np.argsort(-b)[:top])) / top
-        out[metric] = {"networks": int(a.size), "spearman": float(spearmanr(a, b)[0]), "gain": quartiles(b - a),
-                       "top10pct_overlap": overlap}
+        out[metric] = {"networks": int(a.size), "abs_diff": quartiles(np.abs(a - b)),
+                       "p90_abs_diff": float(np.percentile(np.abs(a - b), 90)), "spearman": float(spearmanr(a, b)[0]),
+                       "gain": quartiles(b - a),
+                       "top10pct_overlap": len(set(np.argsort(-a)[:top]) & set(np.argsort(-b)[:top])) / top}
     return out
 
 
@@ -225,8 +217,8 @@ def main() -> None:
     if not table:
         sys.exit("analyse: no table yet (benchmarks/nassegnet_bench/generate.py table)")
     unets = unet_rows()
-    summary = {"table": table_summary(table), "noise_floor": noise_floor(table, load("seed1")),
-               "longer_training": longer_training(table, load("steps4x")), "versus_unet": versus_unet(table, unets)}
+    summary = {"table": table_summary(table), "noise_floor": compare_runs(table, load("seed1")),
+               "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets)}
     steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
