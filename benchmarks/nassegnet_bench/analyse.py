@@ -116,6 +116,27 @@ def versus_unet(table: dict, unets: list[dict]) -> list[dict]:
     return out
 
 
+def unet_like(table: dict) -> list[dict]:
+    """The table's own U-Nets: 4 levels (M=3), one single-branch block per level, two 3x3 convs per
+    decoder level, concatenated skips, all-transpose or all-resize up-sampling (residual encoder
+    blocks, as every NASSegNet has), and where each ranks in the table."""
+    from search_spaces import ArchSpec
+
+    rows = list(table.values())
+    out = []
+    for r in rows:
+        a = ArchSpec.from_json(r.arch)
+        ups = {a.up1, a.up2, a.up3}
+        if a.M == 3 and (a.B1, a.B2, a.B3) == (1, 1, 1) and a.dec_blocks == 2 and a.skip == "concat" and len(ups) == 1:
+            entry = {"network": f"out_channel0 {a.out_channel0}, {ups.pop()}", "tiles": r.info["tiles"]}
+            for t in TIMES:
+                m = f"dice_{t}"
+                entry[m] = r.final[m]
+                entry[f"rank_{m}"] = 1 + sum(o.final[m] > r.final[m] for o in rows)
+            out.append(entry)
+    return out
+
+
 def plot(table: dict, unets: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -198,6 +219,13 @@ def results_text(s: dict) -> str:
                              else f"{d['unet']:.3f} / - / -")
             lines.append(f"| {e['unet']} | {e['tiles']:.0f} | {e['params']:.0f} | {e['table_networks_within']} | "
                          + " | ".join(cells) + " |")
+    ul = s.get("unet_like_in_table")
+    if ul:
+        lines += ["", "The U-Net-like networks of the space itself (M=3, one single-branch block per level, 2 decoder "
+                  "convs, concat skips, one up-sampling mode; their encoder blocks are residual): "
+                  + "; ".join(f"{e['network']} ({e['tiles']:.0f} tiles): Dice " + " / ".join(
+                      f"{e[f'dice_{x}']:.3f} (rank {e[f'rank_dice_{x}']})" for x in TIMES) for e in ul)
+                  + f" at 1 s / 1 day / 1 year, ranks among the table's {t['networks']}."]
     vu4 = s.get("versus_unet_steps4x")
     if vu4:
         lines += ["", f"The same with 4x the steps (the {s['longer_training']['dice_1d']['networks']} networks of "
@@ -218,7 +246,8 @@ def main() -> None:
         sys.exit("analyse: no table yet (benchmarks/nassegnet_bench/generate.py table)")
     unets = unet_rows()
     summary = {"table": table_summary(table), "noise_floor": compare_runs(table, load("seed1")),
-               "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets)}
+               "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets),
+               "unet_like_in_table": unet_like(table)}
     steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
