@@ -23,6 +23,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 from ray.tune import Callback
+from ray.tune import result as tune_result
 
 from search_spaces import ArchSpec
 
@@ -91,10 +92,9 @@ def open_store(tracking_uri: str, attempts: int = 30, wait_s: float = 0.5) -> Ml
     path = sqlite_path(tracking_uri)
     if path is None:
         return MlflowClient(tracking_uri=tracking_uri)
-    import fcntl
+    from filelock import FileLock
 
-    with open(path.with_name(f".{path.name}.nasseg-lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with FileLock(path.with_name(f".{path.name}.nasseg-lock")):
         if not path.exists():
             private = path.with_name(f".{path.name}.{os.getpid()}.new")
             MlflowClient(tracking_uri=f"sqlite:///{private}").search_experiments(max_results=1)
@@ -447,8 +447,8 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
 
 
-_TUNE_KEYS = {"training_iteration", "time_this_iter_s", "time_total_s", "timestamp", "time_since_restore",
-              "iterations_since_restore", "timesteps_total", "episodes_total", "done", "pid", "hostname",
-              "node_ip", "node_id", "gpu_ids", "trial_id", "experiment_tag", "date", "config", "checkpoint_dir_name",
-              "should_checkpoint", "timesteps_since_restore", "device", "epoch"}
+#: what Ray adds to every result, and our own non-metric keys (``EpochReport.info``, the epoch)
+_TUNE_KEYS = {*tune_result.AUTO_RESULT_KEYS, tune_result.DONE, tune_result.TRIAL_ID, tune_result.EXPERIMENT_TAG,
+              tune_result.SHOULD_CHECKPOINT,
+              "node_id", "gpu_ids", "device", "epoch"}
 

@@ -7,21 +7,21 @@ import logging
 import torch
 
 log = logging.getLogger(__name__)
-_warned_no_cuda = False
+NO_CUDA_ONCE = "nasseg-cuda-requested-but-absent"  # Ray's log_once key (reset_log_once in tests)
 
 
 def select_device(prefer: str = "auto") -> torch.device:
     """CUDA when present (``auto``), else CPU; asking for ``cuda`` on a CPU node warns once per
     process (a reused Ray worker trains many trials)."""
-    global _warned_no_cuda
+    from ray.util import log_once
+
     if prefer not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device: expected auto, cpu or cuda, got {prefer!r}")
     if prefer == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():
         return torch.device("cuda")
-    if prefer == "cuda" and not _warned_no_cuda:
-        _warned_no_cuda = True
+    if prefer == "cuda" and log_once(NO_CUDA_ONCE):
         log.warning("CUDA requested but not available on this node: training on CPU")
     return torch.device("cpu")
 

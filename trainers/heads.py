@@ -38,7 +38,7 @@ from scipy import ndimage as ndi
 from skimage.feature import peak_local_max
 from skimage.measure import label as connected_components
 from skimage.morphology import remove_small_objects
-from skimage.segmentation import watershed
+from skimage.segmentation import relabel_sequential, watershed
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ class Head:
         grown = watershed(-maps[1], markers, mask=fg) if markers.any() else np.zeros(fg.shape, np.int32)
         rest = (grown == 0) & (orphan > 0)
         grown[rest] = orphan[rest] + grown.max()
-        return connected_relabel(grown)
+        return relabel_sequential(grown)[0].astype(np.int32)
 
 
 class _ForegroundAndDistanceLoss(torch.nn.Module):
@@ -158,13 +158,6 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
         dist = ndi.distance_transform_edt(own)
         out[box][own] = dist[own] / dist.max()
     return out
-
-
-def connected_relabel(labels: np.ndarray) -> np.ndarray:
-    """The same regions labelled 1..n, in the order of their old ids (which may have gaps)."""
-    ids, inverse = np.unique(labels, return_inverse=True)
-    out = inverse.reshape(labels.shape).astype(np.int32)
-    return out if ids[0] == 0 else out + 1
 
 
 _THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)

@@ -107,9 +107,11 @@ def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path):
 
 
 def test_cpu_fallback_warns_once_per_process(caplog, monkeypatch):
-    import trainers.device
+    from ray.util.debug import reset_log_once
 
-    monkeypatch.setattr(trainers.device, "_warned_no_cuda", False)
+    from trainers.device import NO_CUDA_ONCE
+
+    reset_log_once(NO_CUDA_ONCE)
     with caplog.at_level(logging.WARNING):
         devices = [select_device("cuda").type for _ in range(3)]
     warnings = [r.message for r in caplog.records].count("CUDA requested but not available on this node: training on CPU")

@@ -626,16 +626,14 @@ def fused_layers(model: torch.nn.Module) -> tuple[int, int, dict[str, str]]:
     return fused, total, reasons
 
 
-_LOGGED: set[str] = set()
-
-
 def log_fallbacks_once(model: torch.nn.Module, say: Callable[[str], None] = log.warning) -> None:
     """Say once per process and reason which layers fall back to aihwkit's own forward."""
+    from ray.util import log_once
+
     fused, total, reasons = fused_layers(model)
     for reason in sorted(set(reasons.values())):
-        if reason in _LOGGED:
+        if not log_once(f"nasseg-fused-fallback: {reason}"):
             continue
-        _LOGGED.add(reason)
         names = [n for n, r in reasons.items() if r == reason]
         say(f"analog simulator: {len(names)} of {total} layers use aihwkit's unfolded forward (slower), "
             f"because of {reason}: e.g. {names[0]}")
