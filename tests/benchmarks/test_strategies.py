@@ -23,8 +23,11 @@ class Recording:
         return getattr(self.inner, name)
 
     def value(self, arch, metric):
-        self.looked_up.append(tuple(arch))
+        self.looked_up.append(tuple(arch) if isinstance(arch, tuple) else arch)
         return self.inner.value(arch, metric)
+
+    def looked_up_signatures(self):
+        return [self.inner.space.signature(a) for a in self.looked_up]
 
 
 @pytest.mark.parametrize("strategy", [run_random, run_evolution, run_local_search])
@@ -65,3 +68,17 @@ def test_the_searcher_strategy_skips_networks_a_partial_table_lacks(bench):
     partial.value = lambda arch, metric: (bench.value(arch, metric) if tuple(arch) in keep else None)
     found, _ = run_searcher(partial, METRIC, 30, seed=1, sampler="tpe")
     assert len(found) == 30 and None not in found
+
+
+def test_the_nassegnet_bench_loads_in_points_and_local_search_stays_in_its_table():
+    from benchmarks.bench_strategies import NASSEGNET_TABLE
+    from orchestrator.evaluation import read_table
+
+    seg = load_bench("nassegnet")
+    rows = read_table(NASSEGNET_TABLE)
+    assert len(seg.archs) == len(rows) >= 48 and "dice_1y" in seg.metrics()
+    first = next(iter(rows.values()))
+    assert seg.value(seg.space.from_json(first.arch), "dice_1d") == 100 * first.final["dice_1d"]  # Dice points
+    rec = Recording(seg)
+    found, _ = run_local_search(rec, "dice_1d", 20, seed=0)
+    assert len(found) == 20 and len(set(rec.looked_up_signatures())) == 20 and None not in found
