@@ -157,7 +157,7 @@ def plot(table: dict, unets: list[dict], path: Path) -> None:
     ax.set_xlabel("crossbar tiles (512 x 512)")
     ax.set_ylabel("Dice one year after programming")
     ax.set_title("Every network of the table vs the plain U-Net")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
     ax = axes[1]
     labels = ["digital", "1s", "1h", "1d", "30d", "1y"]
