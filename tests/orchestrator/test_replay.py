@@ -52,7 +52,8 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
     trials = [r for r in runs_of(client, "tiny", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
     assert len(trials) == 2 and all(r.data.tags["nasseg.stage"] == "trained" for r in trials)
     # repeats never become runs: every other run is a rejection for a constraint or by the surrogate
-    others = [r for r in runs_of(client, "tiny", "trial") if r not in trials]
+    trained_ids = {r.info.run_id for r in trials}
+    others = [r for r in runs_of(client, "tiny", "trial") if r.info.run_id not in trained_ids]
     assert all(r.data.tags["nasseg.reason"].startswith(("constraint:", "surrogate:")) for r in others)
     (parent,) = runs_of(client, "tiny", "search")
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
