@@ -101,9 +101,6 @@ class Proposals:
             self.space.suggest(trial)
             self.study.tell(trial, values=list(vals))
 
-    def grid_size(self) -> int:
-        return len(self._grid_order())
-
     # -- the grid sampler --------------------------------------------------------------------
     def _grid_order(self) -> list[Any]:
         if self._grid is None:
