@@ -15,7 +15,7 @@ Nothing repeats an evaluated network. Strategies:
   20, tournament of 5, one edge mutated, oldest removed;
 - ``gp``: Optuna's ``GPSampler`` (Gaussian-process Bayesian optimisation over the 6 categorical
   edges), repeats replaced by uniform draws as in nasseg's searcher;
-- ``gp-encoded``: nasseg's searcher with ``sampler: gp`` (``orchestrator.encoded_gp``: a GP over
+- ``gp-encoded``: nasseg's searcher with ``sampler: gp`` (``orchestrator.strategy.gp``: a GP over
   the space's encoding, expected improvement over uniform draws and mutations of the best), one
   candidate per trial. Unlike Optuna's GPSampler it also models NASSegNet's conditional stages;
 - ``gp-encoded+prescreen``: the same with ``--candidates`` GP proposals per trial, ranked by the
@@ -88,14 +88,14 @@ class Bench:
 
 def load_bench(name: str, table: Path | None = None) -> Bench:
     if name == "analognas":
-        from search_spaces.nb201 import NB201Space, load_analog_nasbench
+        from benchmarks.nb201 import NB201Space, load_analog_nasbench
 
         rows = load_analog_nasbench(table)
         return Bench(name, NB201Space(), list(rows), rows, 1.0)
     import yaml
 
     from orchestrator.config import SearchConfig
-    from orchestrator.evaluation import read_table
+    from orchestrator.evaluation.tables import read_table
     from search_spaces import ArchSpec
 
     config = yaml.safe_load(NASSEGNET_CONFIG.read_text())
@@ -204,7 +204,7 @@ def searcher_config(bench, budget, seed, candidates, sampler):
 def run_searcher(bench, metric, budget, seed, candidates=1, probe=None, sampler="tpe", **_):
     """nasseg's own searcher, as a search runs it. A proposal the table does not hold (a partial
     table) is told as failed and not counted."""
-    from orchestrator.prescreen import PrescreenSearcher
+    from orchestrator.strategy.searcher import PrescreenSearcher
 
     searcher = PrescreenSearcher(searcher_config(bench, budget, seed, candidates, sampler), space=bench.space)
     found, taus, i = [], {}, 0

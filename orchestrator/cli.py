@@ -65,12 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." etc.
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    from orchestrator.config import ConfigError
+    from orchestrator.strategy.proposals import StateError
+    from orchestrator.tracking.registry import ModelError
     from trainers.data import DataError
     from trainers.tensor_files import UnsafeFileError
-
-    from .config import ConfigError
-    from .model_export import ModelError
-    from .proposals import StateError
 
     try:
         if args.command == "search":
@@ -92,8 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from .config import SearchConfig
-    from .search import run_search
+    from orchestrator.config import SearchConfig
+    from orchestrator.driver.search import run_search
 
     cfg = SearchConfig.from_yaml(args.config, {
         "name": args.name, "trials": args.trials, "data": args.data, "address": args.address,
@@ -108,7 +107,7 @@ def _search(args: argparse.Namespace) -> int:
 def _existing_store(uri: str) -> str:
     """``report``/``predict`` read a store: a SQLite file that does not exist is a typo, not a new
     store to create (MLflow would create an empty one and then say the model is not found)."""
-    from .config import ConfigError, sqlite_path
+    from orchestrator.config import ConfigError, sqlite_path
 
     path = sqlite_path(uri)
     if path is not None and not path.is_file():
@@ -119,7 +118,7 @@ def _existing_store(uri: str) -> str:
 def _load_saved(args: argparse.Namespace):
     import re
 
-    from .config import ConfigError, SearchConfig, env_tracking_uri
+    from orchestrator.config import ConfigError, SearchConfig, env_tracking_uri
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", args.name) or ".." in args.name:
         raise ConfigError(f"{args.command}: {args.name!r} is not a search name (1-64 letters, digits, '_', '.', '-')")
@@ -127,7 +126,7 @@ def _load_saved(args: argparse.Namespace):
     if args.config:
         return SearchConfig.from_yaml(args.config, {"name": args.name, "tracking_uri": args.tracking_uri,
                                                     "storage": args.storage})
-    from .search import SAVED_CONFIG, read_saved_config
+    from orchestrator.driver.resume import SAVED_CONFIG, read_saved_config
 
     where = SearchConfig(name=args.name, storage=args.storage)
     saved = read_saved_config(where)
@@ -138,7 +137,8 @@ def _load_saved(args: argparse.Namespace):
 
 def _open_saved_search(args: argparse.Namespace):
     """The saved config and a tracker of an existing search (``report``, ``export-table``)."""
-    from .tracking import Tracker, connect
+    from orchestrator.tracking.store import connect
+    from orchestrator.tracking.tracker import Tracker
 
     cfg = _load_saved(args)
     connect(_existing_store(cfg.resolved_tracking_uri()))
@@ -153,10 +153,12 @@ def _open_saved_search(args: argparse.Namespace):
 
 
 def _final(args: argparse.Namespace) -> int:
-    from .config import ConfigError
-    from .final import print_final
-    from .report import write_report
-    from .search import _quiet_ray_env, check_resources_satisfiable, init_ray, preflight, train_final_and_register
+    from orchestrator.commands.report import write_report
+    from orchestrator.config import ConfigError
+    from orchestrator.driver.final import print_final
+    from orchestrator.driver.preflight import check_resources_satisfiable, preflight
+    from orchestrator.driver.ray_setup import init_ray, quiet_ray_env
+    from orchestrator.driver.search import train_final_and_register
 
     cfg, tracker = _open_saved_search(args)
     if tracker.client.get_run(tracker.parent_id).info.status == "RUNNING":
@@ -170,7 +172,7 @@ def _final(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top-k: must be >= 1, got {top_k}")
     if args.address is not None:
         cfg = cfg.with_overrides(address=args.address)
-    _quiet_ray_env()
+    quiet_ray_env()
     preflight(cfg)  # the search's data is still there and decodes
     init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)
     check_resources_satisfiable(cfg)
@@ -189,7 +191,7 @@ def _final(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import write_report
+    from orchestrator.commands.report import write_report
 
     cfg, tracker = _open_saved_search(args)
     out = write_report(cfg, tracker, Path(args.output) if args.output else None)
@@ -198,7 +200,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _export_table(args: argparse.Namespace) -> int:
-    from .export_table import export_table
+    from orchestrator.commands.export_table import export_table
 
     cfg, tracker = _open_saved_search(args)
     n = export_table(tracker, Path(args.output))
@@ -207,9 +209,9 @@ def _export_table(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .config import SearchConfig, env_tracking_uri
-    from .predict import check_inputs, predict_folder
-    from .tracking import connect
+    from orchestrator.commands.predict import check_inputs, predict_folder
+    from orchestrator.config import SearchConfig, env_tracking_uri
+    from orchestrator.tracking.store import connect
 
     given = args.tracking_uri or env_tracking_uri()
     cfg = SearchConfig(tracking_uri=given) if given else SearchConfig()

@@ -41,14 +41,14 @@ def objective_direction(name: str) -> str:
                       f"map_dsb_1d, tiles, params, macs_per_px")
 
 
-#: what can propose networks (``orchestrator.proposals``): Optuna's TPE, a GP over the encoding, or
+#: what can propose networks (``orchestrator.strategy.proposals``): Optuna's TPE, a GP over the encoding, or
 #: every network of the space once, in a seeded random order (``grid``: tabular benchmarks)
 SAMPLERS = ("tpe", "gp", "grid")
 
 
 @dataclass(frozen=True)
 class PrescreenConfig:
-    """How candidates are filtered before training (see ``orchestrator.prescreen``)."""
+    """How candidates are filtered before training (see ``orchestrator.strategy.searcher``)."""
 
     candidates: int = 4          # candidates drawn per started trial once the surrogate is ready
     min_observations: int = 4    # finished trials before the surrogate ranks
@@ -57,7 +57,7 @@ class PrescreenConfig:
 
 @dataclass(frozen=True)
 class FinalConfig:
-    """Final training (``orchestrator.final``): the best ``top_k`` networks of the search trained
+    """Final training (``orchestrator.driver.final``): the best ``top_k`` networks of the search trained
     again from scratch with ``epochs`` x ``steps_per_epoch`` (0: the search's epochs, and 8x its
     steps per epoch), then drift-evaluated over ``drift_reps`` programming draws (8: the standard
     error of a trial's 2 draws halves, benchmarks/RESULTS.md bench_drift_reps); the best of them
@@ -129,7 +129,7 @@ class SearchConfig:
     warm_start: str | None = None       # earlier results that pre-fit the sampler and surrogate: an MLflow
                                         # experiment's name, or table:PATH (a results table)
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
-    sampler: str = "gp"                 # what proposes networks: gp (orchestrator.encoded_gp) | tpe (Optuna)
+    sampler: str = "gp"                 # what proposes networks: gp (orchestrator.strategy.gp) | tpe (Optuna)
 
     # -- derived ----------------------------------------------------------------------------
     def nasseg_space(self) -> NASSegSpace:

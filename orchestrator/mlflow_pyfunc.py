@@ -15,7 +15,7 @@ class NassegPyfunc:
     ``nasseg predict`` does; returns foreground probabilities (N, H, W) of the digital network."""
 
     def __init__(self, data_path: str) -> None:
-        from .model_export import read_bundle
+        from orchestrator.tracking.registry import read_bundle
 
         self.bundle = read_bundle(Path(data_path), data_path)
 

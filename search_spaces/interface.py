@@ -4,7 +4,7 @@ The prescreening searcher, Optuna's proposals and the surrogate talk to a space 
 :class:`SearchSpace`: sample an architecture (define-by-run with Optuna, or uniformly), tell two
 architectures of the same network apart from two networks, encode them for the surrogate, cost
 them against static constraints, and serialise them. :class:`NASSegSpace` is the main
-implementation; ``search_spaces.nb201`` is the second (NAS-Bench-201 cells, for benchmarks).
+implementation; ``benchmarks.nb201`` is the second (NAS-Bench-201 cells, for benchmarks).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def q(d: dict, digits: int = 3) -> str:
 def load(variant: str) -> dict:
     from generate import table_path
 
-    from orchestrator.evaluation import read_table
+    from orchestrator.evaluation.tables import read_table
 
     path = table_path(variant)
     return read_table(path) if path.exists() else {}

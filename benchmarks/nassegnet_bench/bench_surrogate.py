@@ -1,6 +1,6 @@
 """Does a surrogate fitted on NASSegNet-Bench rank networks from a search's first trial?
 
-The prescreening surrogate (``orchestrator.surrogate.Surrogate``: XGBoost on the space's encoding)
+The prescreening surrogate (``orchestrator.strategy.surrogate.Surrogate``: XGBoost on the space's encoding)
 is measured two ways, Kendall tau of its predictions against the measured scores of networks it
 was not fitted on:
 
@@ -35,7 +35,7 @@ DRAWS = 20
 
 
 def fit(space, archs: list, scores: list[float], metric: str):
-    from orchestrator.surrogate import Surrogate
+    from orchestrator.strategy.surrogate import Surrogate
 
     s = Surrogate(metric, min_observations=2, space=space)
     s.specs = [space.to_json(a) for a in archs]

@@ -70,7 +70,7 @@ def grid_size(cfg: dict) -> int:
 
 
 def read_rows(path: Path) -> dict:
-    from orchestrator.evaluation import read_table
+    from orchestrator.evaluation.tables import read_table
 
     return read_table(path) if path.exists() else {}
 
@@ -84,8 +84,8 @@ def run(cmd: list[str], cwd: Path) -> None:
 
 
 def generate(variant: str, chunk: int, workdir: Path, until: int | None = None) -> None:
-    from orchestrator.evaluation import read_table
-    from orchestrator.export_table import as_row, write_table
+    from orchestrator.commands.export_table import as_row
+    from orchestrator.evaluation.tables import read_table, write_table
 
     nasseg = str(Path(sys.executable).parent / "nasseg")
     cfg = variant_config(variant)

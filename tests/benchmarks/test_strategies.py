@@ -72,7 +72,7 @@ def test_the_searcher_strategy_skips_networks_a_partial_table_lacks(bench):
 
 def test_the_nassegnet_bench_loads_in_points_and_local_search_stays_in_its_table():
     from benchmarks.bench_strategies import NASSEGNET_TABLE
-    from orchestrator.evaluation import read_table
+    from orchestrator.evaluation.tables import read_table
 
     seg = load_bench("nassegnet")
     rows = read_table(NASSEGNET_TABLE)

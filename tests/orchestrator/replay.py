@@ -3,7 +3,7 @@ scored by a fixed, made-up function of the architecture (test data, not a claim 
 import hashlib
 import math
 
-from orchestrator.evaluation import TableRow
+from orchestrator.evaluation.tables import TableRow
 from search_spaces import SpaceBounds, enumerate_specs, hardware_cost, network_signature
 
 #: 736 distinct networks (1152 specs): small enough to enumerate, big enough to search

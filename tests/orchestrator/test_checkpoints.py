@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from ray.tune import Checkpoint
 
-from orchestrator.checkpoints import CheckpointRetention
+from orchestrator.driver.checkpoints import CheckpointRetention
 
 
 def _checkpoint(trial_dir, index):

@@ -122,7 +122,7 @@ def test_grace_period_beyond_the_epochs_is_refused_by_the_cli(tmp_path):
 
 
 def test_progress_clock_reads_like_a_clock():
-    from orchestrator.progress import _fmt
+    from orchestrator.driver.progress import _fmt
 
     assert [_fmt(s) for s in (0, 17, 75, 3599, 3725)] == ["00:00", "00:17", "01:15", "59:59", "1:02:05"]
 

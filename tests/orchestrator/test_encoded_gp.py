@@ -1,16 +1,16 @@
-"""The gp sampler: Bayesian optimisation over the space's encoding (orchestrator.encoded_gp)."""
+"""The gp sampler: Bayesian optimisation over the space's encoding (orchestrator.strategy.gp)."""
 
 import numpy as np
 import pytest
 from optuna.trial import TrialState
 
+from benchmarks.nb201 import NB201Space
 from orchestrator.config import ConfigError, SearchConfig
-from orchestrator.encoded_gp import MutatedChoices, scalarise
-from orchestrator.prescreen import PrescreenSearcher
-from orchestrator.proposals import Proposals
+from orchestrator.strategy.gp import MutatedChoices, scalarise
+from orchestrator.strategy.proposals import Proposals
+from orchestrator.strategy.searcher import PrescreenSearcher
 from search_spaces import ArchSpec, hardware_cost
 from search_spaces.interface import NASSegSpace
-from search_spaces.nb201 import NB201Space
 from tests.orchestrator.test_prescreen import Recorder
 
 TARGET = (1, 3, 0, 2, 4, 1)

@@ -4,7 +4,7 @@ import pytest
 from ray.tune.search import Searcher
 
 from orchestrator.config import SearchConfig
-from orchestrator.prescreen import PrescreenSearcher
+from orchestrator.strategy.searcher import PrescreenSearcher
 from search_spaces import ArchSpec, hardware_cost
 
 
@@ -102,7 +102,7 @@ def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
 
 
 def test_restore_refuses_a_pickle_and_runs_none_of_it(tmp_path):
-    from orchestrator.proposals import StateError
+    from orchestrator.strategy.proposals import StateError
     from tests.crafted import plant_pickle
 
     path, marker = plant_pickle(tmp_path / "searcher-state.pkl", tmp_path)

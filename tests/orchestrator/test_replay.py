@@ -70,8 +70,8 @@ def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path):
     (parent,) = runs_of(client, "grid", "search")
     assert parent.info.status == "FINISHED" and parent.data.metrics.get("duplicate_proposals", 0) == 0
     # warm-started from a table that holds one of the two networks, the grid trains only the other
-    from orchestrator.evaluation import read_table
-    from orchestrator.export_table import write_table as write_results
+    from orchestrator.evaluation.tables import read_table
+    from orchestrator.evaluation.tables import write_table as write_results
 
     write_results(tmp_path / "one.jsonl.gz", list(read_table(tmp_path / "grid.jsonl").values())[:1])
     proc, _, client = search(tmp_path, "grid2", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
@@ -91,7 +91,7 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
     """The shipped table through the normal path: its own config, the table evaluator, ASHA on its
     per-epoch val_dice_1d. The grid's seeded order is the order the table was generated in, so its
     first 100 networks are in the table while the table is still partial."""
-    from orchestrator.evaluation import read_table
+    from orchestrator.evaluation.tables import read_table
 
     bench = ROOT / "benchmarks" / "nassegnet_bench"
     rows = read_table(bench / "table.jsonl.gz")

@@ -99,7 +99,7 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
 
 def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
     from orchestrator.config import SearchConfig
-    from orchestrator.final import rank_for_final
+    from orchestrator.driver.final import rank_for_final
 
     client = e2e["client"]
     parent = runs_of(client, "e2e", "search")[0]
@@ -119,7 +119,7 @@ def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
                                                                                             prefix="arch.")
         assert {"dice_digital", "dice_1d", "dice_worst", "ap50_1d", "map_dsb_1d", "tiles"} <= set(r.data.metrics)
         assert [h.step for h in client.get_metric_history(r.info.run_id, "val_dice_1d")] == [1, 2]
-    from orchestrator.final import spearman
+    from orchestrator.commands.report import spearman
 
     rho = spearman([by_trial[r.data.tags["nasseg.search_trial"]].data.metrics["dice_1d"] for r in finals],
                    [r.data.metrics["dice_1d"] for r in finals])

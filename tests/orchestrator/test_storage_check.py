@@ -3,7 +3,7 @@ import pytest
 import ray
 
 from orchestrator.config import ConfigError, SearchConfig
-from orchestrator.search import check_storage_shared
+from orchestrator.driver.preflight import check_storage_shared
 
 NODES = [{"Alive": True, "NodeID": "a", "NodeManagerAddress": "10.0.0.1"},
          {"Alive": True, "NodeID": "b", "NodeManagerAddress": "10.0.0.2"}]
@@ -29,7 +29,7 @@ def test_a_uri_storage_keeps_the_config_beside_the_search_so_another_host_checks
     """With s3:// (here file://) storage the saved config lay in the local ~/.cache: a resume from
     another host skipped the changed-config check and ran the edited config."""
     from orchestrator.config import ConfigError, SearchConfig
-    from orchestrator.search import prepare, read_saved_config, write_saved_config
+    from orchestrator.driver.resume import prepare, read_saved_config, write_saved_config
 
     cfg = SearchConfig.from_dict({"name": "s", "storage": f"file://{tmp_path}/remote", "trials": 3})
     monkeypatch.setenv("HOME", str(tmp_path / "host1"))

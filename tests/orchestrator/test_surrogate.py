@@ -1,8 +1,8 @@
 import optuna
 from scipy.stats import kendalltau
 
-from orchestrator.pareto import pareto_mask
-from orchestrator.surrogate import Surrogate
+from orchestrator.strategy.pareto import pareto_mask
+from orchestrator.strategy.surrogate import Surrogate
 from search_spaces import PRESETS, hardware_cost, suggest
 
 

@@ -3,8 +3,7 @@ import gzip
 
 import pytest
 
-from orchestrator.evaluation import TableRow, read_table
-from orchestrator.export_table import write_table
+from orchestrator.evaluation.tables import TableRow, read_table, write_table
 from search_spaces import ArchSpec, network_signature
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import SearchConfig
-from orchestrator.search_events import Rejection
-from orchestrator.tracking import Tracker
+from orchestrator.strategy.events import Rejection
+from orchestrator.tracking.tracker import Tracker
 from tests.orchestrator.test_surrogate import specs
 
 
@@ -52,7 +52,7 @@ def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
 RACE = """
 import pathlib, sys, time
 from mlflow.tracking import MlflowClient
-from orchestrator.tracking import open_store
+from orchestrator.tracking.store import open_store
 uri, mode, barrier, me = sys.argv[1], sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4]
 (barrier / f"ready-{me}").touch()                  # imported; then wait until all four are
 while len(list(barrier.glob("ready-*"))) < 4:

@@ -5,12 +5,11 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import ConfigError, SearchConfig
-from orchestrator.evaluation import TableRow
-from orchestrator.export_table import write_table
-from orchestrator.prescreen import PrescreenSearcher
-from orchestrator.proposals import WARM_START_ATTR
-from orchestrator.tracking import Tracker
-from orchestrator.warm_start import apply_warm_start, load_warm_start
+from orchestrator.evaluation.tables import TableRow, write_table
+from orchestrator.strategy.proposals import WARM_START_ATTR
+from orchestrator.strategy.searcher import PrescreenSearcher
+from orchestrator.strategy.warm_start import apply_warm_start, load_warm_start
+from orchestrator.tracking.tracker import Tracker
 from search_spaces import hardware_cost
 from tests.orchestrator.test_surrogate import score, specs
 
@@ -123,7 +122,7 @@ def test_the_shipped_table_warm_starts_a_surrogate_that_ranks_networks_it_has_no
 
     from scipy.stats import kendalltau
 
-    from orchestrator.surrogate import Surrogate
+    from orchestrator.strategy.surrogate import Surrogate
 
     def refuse(*a, **k):
         raise AssertionError("something unpickled")

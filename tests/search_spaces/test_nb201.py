@@ -5,9 +5,9 @@ import pickle
 import numpy as np
 import pytest
 
+from benchmarks.nb201 import N_EDGES, N_OPS, NB201Space, load_analog_nasbench, table_path
 from orchestrator.config import SearchConfig
-from orchestrator.prescreen import PrescreenSearcher
-from search_spaces.nb201 import N_EDGES, N_OPS, NB201Space, load_analog_nasbench, table_path
+from orchestrator.strategy.searcher import PrescreenSearcher
 from tests.crafted import plant_pickle
 
 

@@ -1,8 +1,8 @@
 """One-question neighbours (local search and evolution move along them)."""
 import numpy as np
 
+from benchmarks.nb201 import NB201Space
 from orchestrator.config import SearchConfig
-from search_spaces.nb201 import NB201Space
 from search_spaces.neighbours import contains, neighbours
 
 

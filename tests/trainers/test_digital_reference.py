@@ -13,7 +13,7 @@ import copy
 import pytest
 import torch
 
-from orchestrator.model_export import DIGITAL_FILE, read_bundle, write_bundle
+from orchestrator.tracking.registry import DIGITAL_FILE, read_bundle, write_bundle
 from search_spaces import ArchSpec, build
 from trainers.analog import HWAConfig, tensor_state_dict, to_analog, to_digital
 from trainers.analog.digital import ClippedConv2d

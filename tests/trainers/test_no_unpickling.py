@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from orchestrator.model_export import ModelError, read_bundle, write_bundle
+from orchestrator.tracking.registry import ModelError, read_bundle, write_bundle
 from search_spaces import ArchSpec, build
 from tests.crafted import plant_pickle
 from trainers.analog import HWAConfig, tensor_state_dict, to_analog

@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .config import SearchConfig  # noqa: E402
-from .pareto import pareto_mask  # noqa: E402
-from .tracking import ROLE, SEARCH, SEARCH_TRIAL, STAGE, TRIAL_ID, Tracker  # noqa: E402
+from orchestrator.config import SearchConfig  # noqa: E402
+from orchestrator.strategy.pareto import pareto_mask  # noqa: E402
+from orchestrator.tracking.tracker import ROLE, SEARCH, SEARCH_TRIAL, STAGE, TRIAL_ID, Tracker  # noqa: E402
 
 log = logging.getLogger(__name__)
 DRIFT_LABELS = ("1s", "1h", "1d", "30d", "1y")
@@ -97,7 +97,6 @@ def plot_final_vs_search(trials: pd.DataFrame, finals: pd.DataFrame, cfg: Search
     """Each retrained network: its search score (short run) against its final score (full budget),
     at 1 day and 1 year after programming and for the objective; returns the Spearman of the
     objective's two rankings."""
-    from .final import spearman
 
     obj = cfg.primary_objective
     done = finals[finals["stage"] == "trained"] if "stage" in finals else finals.iloc[0:0]
@@ -151,12 +150,11 @@ def plot_overlays(cfg: SearchConfig, model_uri: str, path: Path, n_images: int =
     import torch
     from skimage.segmentation import find_boundaries
 
+    from orchestrator.tracking.registry import load_bundle
     from trainers.analog import drift_to, programmed_copy
     from trainers.data import load_samples, split_by_image
     from trainers.inference import predict_instances
     from trainers.transforms import val_transforms
-
-    from .model_export import load_bundle
 
     bundle = load_bundle(model_uri, cfg.resolved_tracking_uri())
     _, val = split_by_image(load_samples(cfg.data, channels=bundle.meta["channels"], seed=cfg.seed),
@@ -219,3 +217,12 @@ def write_report(cfg: SearchConfig, tracker: Tracker, out_dir: Path | None = Non
             print(f"nasseg: overlay plot skipped: {exc}")
     tracker.client.log_artifacts(tracker.parent_id, str(out), artifact_path="report")
     return out
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    """Spearman rank correlation of two score lists (None below 2 networks or without spread)."""
+    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:  # no ranking in a constant list
+        return None
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(a, b).statistic)

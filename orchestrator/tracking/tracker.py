@@ -15,20 +15,17 @@ params ``arch.*`` (the spec), ``train.*``; metrics per epoch and the final drift
 from __future__ import annotations
 
 import math
-import os
 import time
 from typing import Any
 
-from mlflow.entities import Metric, Param, RunStatus, RunTag
+from mlflow.entities import Metric, Param, RunStatus
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
-from ray.tune import Callback
-from ray.tune import result as tune_result
 
+from orchestrator.config import SearchConfig
+from orchestrator.strategy.events import Rejection, SearchProgress
+from orchestrator.tracking.store import open_store
 from search_spaces import ArchSpec
-
-from .config import SearchConfig, sqlite_path
-from .search_events import Rejection, SearchProgress
 
 ROLE, SEARCH, TRIAL_ID, STAGE = "nasseg.role", "nasseg.search", "nasseg.trial_id", "nasseg.stage"
 SEARCH_TRIAL = "nasseg.search_trial"  # on a final run: the search trial whose network it retrains
@@ -52,93 +49,6 @@ def run_params(spec: ArchSpec, train: Any) -> dict[str, Any]:
     params = {f"arch.{k}": v for k, v in spec.to_params().items()}
     params.update({f"train.{k}": getattr(train, k) for k in TRAIN_PARAMS})
     return params
-
-
-def connect(tracking_uri: str) -> MlflowClient:
-    """A client for ``tracking_uri`` that has answered one request (raises ConnectionError)."""
-    client = MlflowClient(tracking_uri=tracking_uri)
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in quick}
-    os.environ.update(quick)  # fail in seconds here; the search itself keeps MLflow's retries
-    try:
-        client.search_experiments(max_results=1)
-    except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {first[:200]}") from None
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return client
-
-
-#: SQLite errors of a store that another process is creating or migrating at the same moment
-_CONCURRENT_SETUP = ("already exists", "database is locked", "no such table", "out-of-date database schema",
-                     "Online migration")
-
-
-def open_store(tracking_uri: str, attempts: int = 30, wait_s: float = 0.5) -> MlflowClient:
-    """A client whose store exists and is migrated, safe against other processes opening it.
-
-    MLflow creates a new SQLite store on first use and migrates it in place; two processes doing
-    that at once (a search and ``mlflow ui``, two searches) corrupt each other's migration
-    (``table _alembic_tmp_experiments already exists``, ``duplicate column name``). MLflow has
-    no lock for this, so (hand-written): nasseg processes take a file lock; a new store is built
-    under a private name and linked into place atomically, so readers see no store or a complete
-    one; a store that another program is migrating in place is waited for until its schema
-    version is MLflow's latest, and the first request is retried on the errors of such a moment."""
-    path = sqlite_path(tracking_uri)
-    if path is None:
-        return MlflowClient(tracking_uri=tracking_uri)
-    from filelock import FileLock
-
-    with FileLock(path.with_name(f".{path.name}.nasseg-lock")):
-        if not path.exists():
-            private = path.with_name(f".{path.name}.{os.getpid()}.new")
-            MlflowClient(tracking_uri=f"sqlite:///{private}").search_experiments(max_results=1)
-            try:
-                os.link(private, path)  # atomic, and never replaces a store someone else made meanwhile
-            except FileExistsError:
-                pass
-            finally:
-                private.unlink(missing_ok=True)
-        head, deadline = _schema_head(), time.time() + 60
-        while head is not None and _schema_version(path) != head and time.time() < deadline:
-            time.sleep(0.2)  # another program is creating or migrating it in place: let it finish
-        for attempt in range(attempts):
-            client = MlflowClient(tracking_uri=tracking_uri)
-            try:
-                client.search_experiments(max_results=1)
-                return client
-            except Exception as exc:  # sqlalchemy OperationalError / MlflowException
-                if attempt == attempts - 1 or not any(m in str(exc) for m in _CONCURRENT_SETUP):
-                    raise
-                time.sleep(wait_s)
-    raise AssertionError("unreachable")
-
-
-def _schema_head() -> str | None:
-    """The schema revision this MLflow migrates a store to (alembic's head of MLflow's migrations)."""
-    try:
-        import mlflow.store
-        from alembic.script import ScriptDirectory
-
-        return ScriptDirectory(os.path.join(os.path.dirname(mlflow.store.__file__), "db_migrations")).get_current_head()
-    except Exception:  # another layout: skip the wait, keep the retries
-        return None
-
-
-def _schema_version(path) -> str | None:
-    import sqlite3
-
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
-            row = db.execute("select version_num from alembic_version").fetchone()
-        return row[0] if row else None
-    except sqlite3.Error:
-        return None
 
 
 class Tracker:
@@ -368,87 +278,4 @@ class Tracker:
         self.client.set_tag(self.parent_id, "nasseg.failure", reason[:5000])
         self.client.set_terminated(self.parent_id, RunStatus.to_string(RunStatus.FAILED))
 
-
-class MLflowTracking(Callback):
-    """Ray Tune callback that mirrors trial events into the Tracker (search trials; final
-    training's trials through :class:`FinalTracking`)."""
-
-    def __init__(self, tracker: Tracker) -> None:
-        self.tracker = tracker
-        self.node_history: dict[str, list[str]] = {}
-        self.tags_of: dict[str, dict[str, str]] = {}   # tags already written per trial
-
-    def _run(self, trial: Any, trials: list | None = None) -> str:
-        config = trial.config
-        extra = {"candidate": config.get("candidate")}
-        if config.get("predicted") is not None:
-            extra["surrogate_predicted"] = config["predicted"]
-        live = {t.trial_id for t in trials} if trials is not None else None
-        return self.tracker.trial_run(trial.trial_id, ArchSpec.from_json(config["arch"]), extra, "running", live)
-
-    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rid = self._run(trial, trials)
-        self.tracker.client.set_tag(rid, STAGE, "running")
-        if trial.config.get("predicted") is not None:
-            self.tracker.log_metrics(rid, {"surrogate_predicted": trial.config["predicted"]})
-
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        rid = self._run(trial)
-        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, epoch if is_epoch_metric(k) else 0) for k, v in result.items()
-                   if k not in _TUNE_KEYS and _finite(v)]
-        # placement tags only when they change (a trial reports every epoch; one write per result)
-        tags = {f"nasseg.{key}": str(result[key]) for key in ("node_ip", "node_id", "gpu_ids", "device")
-                if key in result}
-        if result.get("node_id"):  # every node the trial ran on (a trial can move after a node loss)
-            seen = self.node_history.setdefault(trial.trial_id, [])
-            if result["node_id"] not in seen:
-                seen.append(result["node_id"])
-            tags["nasseg.node_ids"] = ",".join(seen)
-        known = self.tags_of.setdefault(trial.trial_id, {})
-        changed = [RunTag(k, v) for k, v in tags.items() if known.get(k) != v]
-        known.update(tags)
-        for i in range(0, max(len(metrics), 1), 500):
-            if metrics[i:i + 500] or (changed and i == 0):
-                self.tracker.client.log_batch(rid, metrics=metrics[i:i + 500], tags=changed if i == 0 else [])
-
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rid = self._run(trial)
-        done = self.tracker.cfg.primary_objective in (trial.last_result or {})
-        self.tracker.finish(rid, "trained" if done else "stopped")
-
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        rid = self._run(trial)
-        note = None
-        if getattr(trial, "error_file", None):
-            try:
-                with open(trial.error_file) as f:
-                    note = f.read()[-2000:]
-            except OSError:
-                pass
-        self.tracker.finish(rid, "failed", failed=True, note=note)
-
-
-class FinalTracking(MLflowTracking):
-    """The same mirror for final training: each Ray trial writes into the ``final`` run of the
-    search trial it retrains (``trial.config["request"]``)."""
-
-    def __init__(self, tracker: Tracker, train: Any) -> None:
-        super().__init__(tracker)
-        self.train = train
-
-    def _run(self, trial: Any, trials: list | None = None) -> str:
-        request = trial.config["request"]
-        return self.tracker.final_run(request["search_trial"], ArchSpec.from_json(request["arch"]), self.train)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-#: what Ray adds to every result, and our own non-metric keys (``EpochReport.info``, the epoch)
-_TUNE_KEYS = {*tune_result.AUTO_RESULT_KEYS, tune_result.DONE, tune_result.TRIAL_ID, tune_result.EXPERIMENT_TAG,
-              tune_result.SHOULD_CHECKPOINT,
-              "node_id", "gpu_ids", "device", "epoch"}
 

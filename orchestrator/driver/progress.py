@@ -8,8 +8,8 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
-from .search_events import Rejection, SearchProgress
-from .tracking import final_label
+from orchestrator.strategy.events import Rejection, SearchProgress
+from orchestrator.tracking.tracker import final_label
 
 
 def _fmt(seconds: float) -> str:
@@ -22,7 +22,7 @@ def _fmt(seconds: float) -> str:
 class ProgressView(Callback):
     """One line per event: trials done/running/prescreened/failed, best so far, elapsed, ETA.
 
-    A Ray callback for trial events and a :class:`~orchestrator.search_events.SearchListener` of
+    A Ray callback for trial events and a :class:`~orchestrator.strategy.events.SearchListener` of
     the searcher for the prescreening counters."""
 
     what = "trials"  # what is counted (a view restored from a search made before final training has no own)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from orchestrator.evaluation.tables import NotInTableError, read_table
 from search_spaces import ArchSpec, network_signature
 
 CHECKPOINT_FILE = "trainer.pt"       # the training evaluator's checkpoint (tensors only)
@@ -78,10 +79,6 @@ class Evaluator(Protocol):
         """Evaluate ``request`` epoch by epoch under the search config ``cfg``; raise to fail the trial."""
 
 
-class NotInTableError(LookupError):
-    """The network is not in the table (its trial fails)."""
-
-
 # -- the real evaluator -------------------------------------------------------------------------
 class TrainingEvaluator:
     """Hardware-aware training, then the drift evaluation on the last epoch."""
@@ -118,56 +115,6 @@ class TrainingEvaluator:
                 reporter.report(EpochReport(t.epoch, values, info, final=last), Path(d))
 
         trainer.fit(on_epoch=on_epoch)
-
-
-# -- the replay evaluator -----------------------------------------------------------------------
-@dataclass(frozen=True)
-class TableRow:
-    """One network's recorded results: ``epochs`` (per-epoch metrics, in order) and ``final``;
-    ``info``: what it cost as it was recorded (hardware cost, training seconds), for readers of the
-    table; a replay recomputes the cost under its own config and does not report these."""
-
-    arch: str
-    epochs: list[dict[str, float]]
-    final: dict[str, float]
-    info: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps({"arch": self.arch, "epochs": self.epochs, "final": self.final, "info": self.info},
-                          sort_keys=True)
-
-
-def open_table_text(path: str | Path, mode: str = "rt"):
-    """A results table's file: gzip-compressed when its name ends in ``.gz``."""
-    import gzip
-
-    return gzip.open(path, mode, encoding="utf-8") if str(path).endswith(".gz") else open(path, mode, encoding="utf-8")
-
-
-def read_table(path: str | Path) -> dict[tuple, TableRow]:
-    """A results table (JSON lines, ``.gz`` too) keyed by network signature; ValueError naming the line."""
-    import gzip
-
-    rows: dict[tuple, TableRow] = {}
-    with open_table_text(path) as f:
-        try:
-            lines = f.readlines()
-        except (gzip.BadGzipFile, EOFError, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not a results table ({exc})") from None
-        for n, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                row = TableRow(str(raw["arch"]), [{k: float(v) for k, v in e.items()} for e in raw["epochs"]],
-                               {k: float(v) for k, v in raw["final"].items()},
-                               {k: float(v) for k, v in raw.get("info", {}).items()})
-                rows[network_signature(ArchSpec.from_json(row.arch))] = row
-            except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValueError(f"{path}:{n}: not a results-table line ({str(exc)[:120]})") from None
-    if not rows:
-        raise ValueError(f"{path}: the results table is empty")
-    return rows
 
 
 class TableEvaluator:

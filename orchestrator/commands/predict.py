@@ -50,11 +50,10 @@ def predict_folder(model_uri: str, tracking_uri: str, images: list[Path], output
     import torch
     from skimage.segmentation import find_boundaries
 
+    from orchestrator.tracking.registry import load_bundle
     from trainers.analog import drift_to, programmed_copy
     from trainers.inference import predict_instances
     from trainers.transforms import val_transforms
-
-    from .model_export import load_bundle
 
     bundle = load_bundle(model_uri, tracking_uri)
     model = bundle.digital

@@ -1,7 +1,7 @@
 """Optuna proposes architectures: one study, ask/tell by candidate id, state as JSON.
 
 Three samplers (``SearchConfig.sampler``): ``tpe``, Optuna's TPE over the space's questions;
-``gp``, Bayesian optimisation over the space's encoding (``orchestrator.encoded_gp``); ``grid``,
+``gp``, Bayesian optimisation over the space's encoding (``orchestrator.strategy.gp``); ``grid``,
 every network of the space once, in a random order fixed by the seed (the tabular benchmark's
 generator; Optuna's ``GridSampler`` needs a fixed, non-conditional set of parameters, which a
 define-by-run space with optional stages is not). The gp and grid proposals are enqueued into the
@@ -29,9 +29,8 @@ import optuna
 from optuna.distributions import distribution_to_json, json_to_distribution
 from optuna.trial import TrialState
 
+from orchestrator.config import SAMPLERS
 from search_spaces.interface import SearchSpace
-
-from .config import SAMPLERS
 
 
 class StateError(ValueError):
@@ -129,7 +128,7 @@ class Proposals:
     def _gp_proposal(self, asked: int) -> Any:
         """A uniform draw until ``startup_trials`` finished, then the GP's choice among networks
         the study has not seen (any state: trained, stopped, rejected, re-proposed)."""
-        from .encoded_gp import EncodedGP
+        from orchestrator.strategy.gp import EncodedGP
 
         rng = np.random.default_rng([self.seed, asked, 1])
         trials = self.study.get_trials(deepcopy=False)

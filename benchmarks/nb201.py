@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .space import TrialLike
+from search_spaces.space import TrialLike
 
 N_EDGES, N_OPS = 6, 5
 #: the cell's edges, in the benchmark's tuple order: (from node, to node); node 0 is the input,

@@ -15,10 +15,9 @@ from typing import Any
 
 from mlflow.tracking import MlflowClient
 
+from orchestrator.config import ConfigError, SearchConfig
+from orchestrator.tracking.tracker import ROLE, STAGE
 from search_spaces import ArchSpec, SpecError
-
-from .config import ConfigError, SearchConfig
-from .tracking import ROLE, STAGE
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ def load_warm_start(cfg: SearchConfig, client: MlflowClient | None, space: Any) 
     source = cfg.warm_start or ""
     archs, values = [], []
     if source.startswith("table:"):
-        from .evaluation import read_table
+        from orchestrator.evaluation.tables import read_table
 
         try:
             rows = read_table(source[len("table:"):]).values()

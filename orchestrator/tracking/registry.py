@@ -26,15 +26,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from orchestrator.config import SearchConfig
+from orchestrator.tracking.tracker import TRIAL_ID, Tracker
 from search_spaces import ArchSpec, SpecError, build
 from trainers.analog import HWAConfig, load_tensor_state_dict, to_analog, to_digital
 from trainers.analog.digital import load_digital_reference
 from trainers.heads import Head, PostProcess, head
 from trainers.tensor_files import UnsafeFileError, load_tensors
 from trainers.typed import from_mapping
-
-from .config import SearchConfig
-from .tracking import TRIAL_ID, Tracker
 
 BUNDLE_FILES = ("arch.json", "nasseg_model.json", "weights.pt")
 DIGITAL_FILE = "digital.pt"   # bundles written before the digital reference existed lack it
@@ -69,7 +68,7 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
     import mlflow
     import mlflow.pyfunc
 
-    from .evaluation import CHECKPOINT_FILE
+    from orchestrator.evaluation.evaluators import CHECKPOINT_FILE
 
     name = model_name(cfg)
     client = tracker.client

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from orchestrator.evaluation.tables import TableRow, write_table
+from orchestrator.tracking.tracker import STAGE, Tracker, is_epoch_metric
 from search_spaces import ArchSpec
-
-from .evaluation import TableRow
-from .tracking import STAGE, Tracker, is_epoch_metric
 
 #: kept as the row's ``info``: what the network cost as recorded (a replay recomputes the cost)
 INFO = ("params", "analog_params", "digital_params", "peripheral_params", "tiles", "macs_per_px",
@@ -47,14 +46,3 @@ def export_table(tracker: Tracker, out: Path) -> int:
     return len(rows)
 
 
-def write_table(out: Path, rows: list[TableRow]) -> None:
-    """Rows sorted by architecture; a ``.gz`` is written without a name or timestamp (same rows, same bytes)."""
-    import gzip
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(r.to_json() + "\n" for r in sorted(rows, key=lambda r: r.arch))
-    if out.suffix == ".gz":
-        with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
-            f.write(text.encode("utf-8"))
-    else:
-        out.write_text(text, encoding="utf-8")

@@ -27,14 +27,13 @@ import numpy as np
 from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
+from orchestrator.config import SearchConfig
+from orchestrator.evaluation.evaluators import TrialRequest
+from orchestrator.strategy.events import Rejection, SearchListener, SearchProgress
+from orchestrator.strategy.proposals import Proposals, SpaceExhausted, StateError
+from orchestrator.strategy.surrogate import Surrogate
 from search_spaces import sample_specs
 from search_spaces.interface import SearchSpace
-
-from .config import SearchConfig
-from .evaluation import TrialRequest
-from .proposals import Proposals, SpaceExhausted, StateError
-from .search_events import Rejection, SearchListener, SearchProgress
-from .surrogate import Surrogate
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,7 @@ log = logging.getLogger(__name__)
 def check_constraints_admit_networks(cfg: SearchConfig, draws: int = 300) -> None:
     """Refuse (ConfigError) constraints that no network of the space meets, before a search starts:
     the smallest network of the bounds and ``draws`` uniform ones are checked (~0.5 s)."""
-    from .config import ConfigError
+    from orchestrator.config import ConfigError
 
     if not any(v is not None for v in vars(cfg.constraints).values()):
         return

@@ -16,11 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.config import SearchConfig
+from orchestrator.strategy.pareto import pareto_ranking
+from orchestrator.tracking.tracker import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker, final_label
 from search_spaces import ArchSpec
-
-from .config import SearchConfig
-from .pareto import pareto_ranking
-from .tracking import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker, final_label
 
 FINAL_EXPERIMENT = "final"   # Ray experiment folder of final training, inside the search's folder
 
@@ -77,24 +76,15 @@ def select_candidates(cfg: SearchConfig, tracker: Tracker, top_k: int) -> list[F
                            dict(by_id[tid].data.metrics)) for tid in chosen]
 
 
-def spearman(a: list[float], b: list[float]) -> float | None:
-    """Spearman rank correlation of two score lists (None below 2 networks or without spread)."""
-    if len(a) < 2 or len(set(a)) < 2 or len(set(b)) < 2:  # no ranking in a constant list
-        return None
-    from scipy.stats import spearmanr
-
-    return float(spearmanr(a, b).statistic)
-
-
 def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> FinalOutcome:
     """Train the chosen networks with the final budget as Ray trials (resuming an interrupted
     final training of this search), record them in MLflow and return their scores."""
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
-    from .checkpoints import CheckpointRetention
-    from .progress import ProgressView
-    from .tracking import FinalTracking
+    from orchestrator.driver.checkpoints import CheckpointRetention
+    from orchestrator.driver.progress import ProgressView
+    from orchestrator.tracking.ray_callback import FinalTracking
 
     k = cfg.final.top_k if top_k is None else top_k
     candidates = select_candidates(cfg, tracker, k)
@@ -138,6 +128,8 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
                                None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
     pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
              for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]
+    from orchestrator.commands.report import spearman
+
     rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
     if rho is not None:
         tracker.log_metrics(tracker.parent_id, {"final_search_spearman": rho})
@@ -148,7 +140,7 @@ def check_same_candidates(tuner: Any, candidates: list[FinalCandidate]) -> None:
     """A final training resumes the networks it started with; asking for networks it does not
     hold (a larger ``--top-k``, a search resumed after ``nasseg final``) is refused in one line
     rather than silently training other networks than asked."""
-    from .config import ConfigError
+    from orchestrator.config import ConfigError
 
     held = {(r.config or {}).get("request", {}).get("search_trial") for r in tuner.get_results()}
     missing = [c.search_trial for c in candidates if c.search_trial not in held]
@@ -168,8 +160,8 @@ def best_final(cfg: SearchConfig, outcome: FinalOutcome) -> FinalResult | None:
 
 def run_final_trial(config: dict[str, Any], search: SearchConfig) -> None:
     """Ray Tune function trainable of one final training (``search``: the final-budget config)."""
-    from .evaluation import TrainingEvaluator, TrialRequest
-    from .trial import RayReporter
+    from orchestrator.evaluation.evaluators import TrainingEvaluator, TrialRequest
+    from orchestrator.evaluation.trainable import RayReporter
 
     reporter = RayReporter()
     try:

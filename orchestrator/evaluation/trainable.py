@@ -12,12 +12,12 @@ from typing import Any
 
 from ray import tune
 
-from .config import SearchConfig
-from .evaluation import EpochReport, TrialRequest, make_evaluator
+from orchestrator.config import SearchConfig
+from orchestrator.evaluation.evaluators import EpochReport, TrialRequest, make_evaluator
 
 
 class RayReporter:
-    """The :class:`~orchestrator.evaluation.Reporter` of a trial inside Ray Tune."""
+    """The :class:`~orchestrator.evaluation.evaluators.Reporter` of a trial inside Ray Tune."""
 
     def __init__(self) -> None:
         self._restored = tune.get_checkpoint()
