@@ -204,6 +204,7 @@ def searcher_config(bench, budget, seed, candidates, sampler):
 def run_searcher(bench, metric, budget, seed, candidates=1, probe=None, sampler="tpe", **_):
     """nasseg's own searcher, as a search runs it. A proposal the table does not hold (a partial
     table) is told as failed and not counted."""
+    from orchestrator.evaluation.evaluators import EpochReport
     from orchestrator.strategy.searcher import PrescreenSearcher
 
     searcher = PrescreenSearcher(searcher_config(bench, budget, seed, candidates, sampler), space=bench.space)
@@ -217,7 +218,7 @@ def run_searcher(bench, metric, budget, seed, candidates=1, probe=None, sampler=
             searcher.on_trial_complete(f"t{i}", None, error=True)
         else:
             found.append(value)
-            searcher.on_trial_complete(f"t{i}", {"dice_1d": value / 100.0})
+            searcher.on_trial_complete(f"t{i}", EpochReport(1, {"dice_1d": value / 100.0}, final=True).as_result())
         i += 1
         if value is not None and probe is not None and len(found) in (20, 50, 100) and searcher.surrogate.ready:
             from scipy.stats import kendalltau

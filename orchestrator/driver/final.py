@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import SearchConfig
+from orchestrator.evaluation.evaluators import EpochReport
 from orchestrator.strategy.pareto import pareto_ranking
 from orchestrator.tracking.tracker import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker, final_label
 from search_spaces import ArchSpec
@@ -122,9 +123,9 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
         candidate = by_trial.get(request.get("search_trial"))
         if candidate is None:  # a restored final training of other candidates: report what it trained
             candidate = FinalCandidate(request["search_trial"], ArchSpec.from_json(request["arch"]), {})
-        metrics = {k: float(v) for k, v in (r.metrics or {}).items() if isinstance(v, (int, float))}
-        done = cfg.primary_objective in metrics and r.error is None
-        out.append(FinalResult(candidate, metrics if done else {}, r.checkpoint,
+        report = EpochReport.from_result(r.metrics)
+        done = report.final and cfg.primary_objective in report.metrics and r.error is None
+        out.append(FinalResult(candidate, report.metrics if done else {}, r.checkpoint,
                                None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
     pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
              for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]

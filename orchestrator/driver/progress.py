@@ -8,6 +8,7 @@ from typing import Any, TextIO
 
 from ray.tune import Callback
 
+from orchestrator.evaluation.evaluators import EpochReport
 from orchestrator.strategy.events import Rejection, SearchProgress
 from orchestrator.tracking.tracker import final_label
 
@@ -82,7 +83,7 @@ class ProgressView(Callback):
             self._line(trials, f"epoch {result.get('epoch', '?')} {self._name(trial)}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        stage = "trained" if self.objective in (trial.last_result or {}) else "stopped (ASHA)"
+        stage = "trained" if EpochReport.from_result(trial.last_result).final else "stopped (ASHA)"
         self._line(trials, f"{stage} {self._name(trial)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:

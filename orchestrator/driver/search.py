@@ -20,6 +20,7 @@ from orchestrator.driver.progress import failure_line
 from orchestrator.driver.ray_setup import init_ray, quiet_ray_env
 from orchestrator.driver.resume import final_searcher, prepare, write_saved_config
 from orchestrator.driver.tuner import new_tuner, restore_tuner
+from orchestrator.evaluation.evaluators import EpochReport
 from orchestrator.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -101,11 +102,8 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     from orchestrator.commands.report import write_report
     from orchestrator.tracking.registry import log_best_model
 
-    rows = []
-    for r in results:
-        m = r.metrics or {}
-        rows.append((m.get("trial_id"), m, r))
-    trained = [(tid, m, r) for tid, m, r in rows if cfg.primary_objective in m and r.error is None]
+    rows = [((r.metrics or {}).get("trial_id"), EpochReport.from_result(r.metrics), r) for r in results]
+    trained = [(tid, report.metrics, r) for tid, report, r in rows if report.final and r.error is None]
     errors = [r.error for _, _, r in rows if r.error is not None]
     failed = len(errors)
     best = _select_best(cfg, trained)
@@ -174,6 +172,7 @@ def no_result_reason(cfg: SearchConfig, n_trials: int, errors: list[BaseExceptio
 
 def _select_best(cfg: SearchConfig, trained: list) -> tuple | None:
     """Best by the primary objective among the Pareto-optimal trials (all objectives)."""
+    trained = [t for t in trained if all(o in t[1] for o in cfg.objectives)]
     if not trained:
         return None
     from orchestrator.strategy.pareto import pareto_ranking

@@ -18,6 +18,7 @@ import functools
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -50,10 +51,18 @@ class TrialRequest:
         return cls(str(config["arch"]), str(config.get("candidate", "")), config.get("predicted"))
 
 
+#: ``EpochReport.info``'s keys: where and on what the trial ran (strings; MLflow tags, not metrics)
+INFO_KEYS = ("node_ip", "node_id", "gpu_ids", "device")
+
+
 @dataclass(frozen=True)
 class EpochReport:
-    """One epoch's result: per-epoch metrics, and on the last epoch the final ones (drift scores,
-    hardware cost). ``metrics`` are plain floats; ``info`` strings (placement, device)."""
+    """One epoch's result: per-epoch metrics, and on the last epoch (``final``) the final ones
+    (drift scores, hardware cost). ``metrics`` are plain floats; ``info`` strings (placement,
+    device). A trial is *trained* when its last report is final (ASHA stopped it otherwise).
+
+    It crosses the Ray boundary once each way: :meth:`as_result` at ``tune.report`` on the worker,
+    :meth:`from_result` on the driver (callbacks, searcher, the search's summary)."""
 
     epoch: int
     metrics: dict[str, float]
@@ -61,7 +70,28 @@ class EpochReport:
     final: bool = False
 
     def as_result(self) -> dict[str, Any]:
-        return {**self.metrics, **self.info, "epoch": self.epoch}
+        """Ray's result dict (``tune.report``'s first argument)."""
+        return {**self.metrics, **self.info, "epoch": self.epoch, "final": self.final}
+
+    @classmethod
+    def from_result(cls, result: Mapping[str, Any] | None) -> EpochReport:
+        """The report back from a result dict Ray hands the driver (Ray's own keys left out);
+        an empty report (epoch 0, not final) for a trial that reported nothing."""
+        result = result or {}
+        metrics = {k: float(v) for k, v in result.items()
+                   if k not in _not_metrics() and isinstance(v, (int, float)) and not isinstance(v, bool)}
+        info = {k: str(result[k]) for k in INFO_KEYS if k in result}
+        return cls(int(result.get("epoch", 0)), metrics, info, bool(result.get("final", False)))
+
+
+@functools.cache
+def _not_metrics() -> frozenset[str]:
+    """What Ray adds to every result, and the report's own fields that are not metrics (imported
+    when first needed: only the driver reads results, and ``ray.tune`` is a heavy import)."""
+    from ray.tune import result as tune_result
+
+    return frozenset({*tune_result.AUTO_RESULT_KEYS, tune_result.DONE, tune_result.TRIAL_ID,
+                      tune_result.EXPERIMENT_TAG, tune_result.SHOULD_CHECKPOINT, *INFO_KEYS, "epoch", "final"})
 
 
 class Reporter(Protocol):

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from ray.tune.search import Searcher
 
 from orchestrator.config import SearchConfig
-from orchestrator.evaluation.evaluators import TrialRequest
+from orchestrator.evaluation.evaluators import EpochReport, TrialRequest
 from orchestrator.strategy.events import Rejection, SearchListener, SearchProgress
 from orchestrator.strategy.proposals import Proposals, SpaceExhausted, StateError
 from orchestrator.strategy.surrogate import Surrogate
@@ -192,10 +192,11 @@ class PrescreenSearcher(Searcher):
         cid = self.candidate_of.get(trial_id)
         if cid is None:
             return
-        finished = bool(result) and not error and self.cfg.primary_objective in result
-        if finished and all(o in result for o in self.cfg.objectives):
-            self.proposals.tell(cid, values=[float(result[o]) for o in self.cfg.objectives])
-            self.surrogate.observe(self.space.from_json(self.spec_of[trial_id]), float(result[self.cfg.primary_objective]))
+        report = EpochReport.from_result(result)
+        scores = report.metrics
+        if report.final and not error and all(o in scores for o in self.cfg.objectives):
+            self.proposals.tell(cid, values=[scores[o] for o in self.cfg.objectives])
+            self.surrogate.observe(self.space.from_json(self.spec_of[trial_id]), scores[self.cfg.primary_objective])
         else:  # stopped by ASHA (no final score: a bad region for TPE) or failed (ignored by TPE)
             self.proposals.tell(cid, state=TrialState.FAIL if error else TrialState.PRUNED)
         self._tell_progress()

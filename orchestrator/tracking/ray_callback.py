@@ -9,8 +9,8 @@ from typing import Any
 
 from mlflow.entities import Metric, RunTag
 from ray.tune import Callback
-from ray.tune import result as tune_result
 
+from orchestrator.evaluation.evaluators import EpochReport
 from orchestrator.tracking.tracker import STAGE, Tracker, is_epoch_metric
 from search_spaces import ArchSpec
 
@@ -40,17 +40,16 @@ class MLflowTracking(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         rid = self._run(trial)
-        epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+        report = EpochReport.from_result(result)
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, epoch if is_epoch_metric(k) else 0) for k, v in result.items()
-                   if k not in _TUNE_KEYS and _finite(v)]
+        metrics = [Metric(k, v, now, report.epoch if is_epoch_metric(k) else 0) for k, v in report.metrics.items()
+                   if math.isfinite(v)]
         # placement tags only when they change (a trial reports every epoch; one write per result)
-        tags = {f"nasseg.{key}": str(result[key]) for key in ("node_ip", "node_id", "gpu_ids", "device")
-                if key in result}
-        if result.get("node_id"):  # every node the trial ran on (a trial can move after a node loss)
+        tags = {f"nasseg.{key}": value for key, value in report.info.items()}
+        if report.info.get("node_id"):  # every node the trial ran on (a trial can move after a node loss)
             seen = self.node_history.setdefault(trial.trial_id, [])
-            if result["node_id"] not in seen:
-                seen.append(result["node_id"])
+            if report.info["node_id"] not in seen:
+                seen.append(report.info["node_id"])
             tags["nasseg.node_ids"] = ",".join(seen)
         known = self.tags_of.setdefault(trial.trial_id, {})
         changed = [RunTag(k, v) for k, v in tags.items() if known.get(k) != v]
@@ -61,8 +60,7 @@ class MLflowTracking(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)
-        done = self.tracker.cfg.primary_objective in (trial.last_result or {})
-        self.tracker.finish(rid, "trained" if done else "stopped")
+        self.tracker.finish(rid, "trained" if EpochReport.from_result(trial.last_result).final else "stopped")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         rid = self._run(trial)
@@ -87,13 +85,3 @@ class FinalTracking(MLflowTracking):
     def _run(self, trial: Any, trials: list | None = None) -> str:
         request = trial.config["request"]
         return self.tracker.final_run(request["search_trial"], ArchSpec.from_json(request["arch"]), self.train)
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v))
-
-
-#: what Ray adds to every result, and our own non-metric keys (``EpochReport.info``, the epoch)
-_TUNE_KEYS = {*tune_result.AUTO_RESULT_KEYS, tune_result.DONE, tune_result.TRIAL_ID, tune_result.EXPERIMENT_TAG,
-              tune_result.SHOULD_CHECKPOINT,
-              "node_id", "gpu_ids", "device", "epoch"}

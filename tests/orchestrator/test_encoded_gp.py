@@ -78,7 +78,7 @@ def test_gp_proposals_depend_on_seed_and_history_only_and_survive_a_resume(tmp_p
     s = PrescreenSearcher(cfg)
     for i in range(6):
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
-        s.on_trial_complete(f"t{i}", {"dice_1d": 0.5 + 0.02 * spec.out_channel0, "tiles": hardware_cost(spec).tiles})
+        s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": 0.5 + 0.02 * spec.out_channel0, "tiles": hardware_cost(spec).tiles})
     s.save(str(tmp_path / "state.json"))
     restored = PrescreenSearcher(cfg)
     restored.restore(str(tmp_path / "state.json"))
@@ -103,7 +103,7 @@ def test_gp_never_proposes_a_network_that_breaks_the_constraints():
     for i in range(12):
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
         assert hardware_cost(spec).tiles <= 12
-        s.on_trial_complete(f"t{i}", {"dice_1d": 0.5 + 0.02 * spec.out_channel0})
+        s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": 0.5 + 0.02 * spec.out_channel0})
         if i == 3:  # the 4 startup trials are uniform draws: some of them break the constraint
             startup = list(heard)
     assert startup and all(r.reason.startswith("constraint:") for r in startup)

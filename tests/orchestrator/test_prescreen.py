@@ -53,7 +53,7 @@ def test_surrogate_ranks_once_it_has_enough_trials():
     s = PrescreenSearcher(config(), listeners=[heard])
     for i in range(3):  # pass-through phase: one candidate per trial, nothing rejected
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
-        s.on_trial_complete(f"t{i}", {"dice_1d": fake_score(spec)})
+        s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": fake_score(spec)})
     assert rejected == [] and s.surrogate.ready
     chosen = s.suggest("t3")
     assert chosen["predicted"] is not None
@@ -87,7 +87,7 @@ def test_save_and_restore_keep_optuna_and_surrogate_state(tmp_path):
     s = PrescreenSearcher(config())
     for i in range(4):
         spec = ArchSpec.from_json(s.suggest(f"t{i}")["arch"])
-        s.on_trial_complete(f"t{i}", {"dice_1d": fake_score(spec)})
+        s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": fake_score(spec)})
     s.save(str(tmp_path / "state.pkl"))
     heard = Recorder()
     restored = PrescreenSearcher(config(), listeners=[heard])
@@ -138,7 +138,7 @@ def test_the_grid_sampler_visits_every_network_once_then_finishes():
     got = []
     while isinstance(suggested := s.suggest(f"t{len(got)}"), dict):
         got.append(suggested["arch"])
-        s.on_trial_complete(f"t{len(got) - 1}", {"dice_1d": 0.5})
+        s.on_trial_complete(f"t{len(got) - 1}", {"final": True, "dice_1d": 0.5})
     assert suggested == Searcher.FINISHED and s.suggest("again") == Searcher.FINISHED
     assert sorted(got) == sorted(grid)  # each exactly once
     assert s.finished_reason.startswith("the grid is done: every one of the space's 12 networks")

@@ -63,7 +63,7 @@ def test_a_table_warm_start_makes_the_gp_model_from_its_first_proposal(tmp_path)
         out = []
         for i in range(5):
             out.append(s.space.from_json(s.suggest(f"t{i}")["arch"]))
-            s.on_trial_complete(f"t{i}", {"dice_1d": good(out[-1])})
+            s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": good(out[-1])})
         return out
 
     warm, cold = first_proposals(True), first_proposals(False)
@@ -90,7 +90,7 @@ def test_a_warm_start_survives_the_searchers_json_state(tmp_path):
     got = []
     while isinstance(config := restored.suggest(f"t{len(got)}"), dict):
         got.append(config["arch"])
-        restored.on_trial_complete(f"t{len(got) - 1}", {"dice_1d": 0.5})
+        restored.on_trial_complete(f"t{len(got) - 1}", {"final": True, "dice_1d": 0.5})
     assert sorted(got) == sorted(a.to_json() for a in grid[2:])  # the warm-started two are skipped
 
 

@@ -41,7 +41,7 @@ def test_the_production_searcher_runs_on_the_nb201_space(table):
     for i in range(30):
         arch = s.space.from_json(s.suggest(f"t{i}")["arch"])
         seen.append(arch)
-        s.on_trial_complete(f"t{i}", {"dice_1d": table[arch]["analog_drift_86400"] / 100})
+        s.on_trial_complete(f"t{i}", {"final": True, "dice_1d": table[arch]["analog_drift_86400"] / 100})
     assert len(set(seen)) == 30  # never the same network twice
     assert s.surrogate.ready and s.rejections > 0  # the surrogate ranked candidates
     assert s.space.encode(seen[:2]).shape == (2, 30 + 5 + 180)
