@@ -65,8 +65,9 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
                    run_id: str | None = None) -> str:
     """Log + register the model of ``trial_id`` (a search trial, or ``final-<trial>`` with the
     final run's ``run_id``) once; returns ``models:/nasseg-<name>/<version>``."""
-    import mlflow
     import mlflow.pyfunc
+    from mlflow.entities import LoggedModelStatus
+    from mlflow.exceptions import MlflowException
 
     from orchestrator.evaluation.evaluators import CHECKPOINT_FILE
 
@@ -83,14 +84,24 @@ def log_best_model(cfg: SearchConfig, tracker: Tracker, trial_id: str, checkpoin
             "head": train["head"], "postprocess": state["postprocess"],
             "mode": train["mode"], "hwa": train["hwa"], "trial_id": trial_id, "search": cfg.name}
     run_id = run_id or tracker.trial_run(trial_id, spec, {}, "trained")
-    mlflow.set_tracking_uri(cfg.resolved_tracking_uri())
     with tempfile.TemporaryDirectory() as tmp:
         bundle = write_bundle(Path(tmp) / BUNDLE_DIR, spec, meta, state["model"])
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="model", loader_module=PYFUNC_LOADER, data_path=str(bundle), registered_model_name=name,
-                pip_requirements=["nas-segnet"], await_registration_for=60)
-    version = info.registered_model_version
+        # the pyfunc model written locally, then logged and registered with this search's client:
+        # no process-wide tracking URI and no active run (what mlflow.pyfunc.log_model would need)
+        local = Path(tmp) / "model"
+        mlflow.pyfunc.save_model(str(local), loader_module=PYFUNC_LOADER, data_path=str(bundle),
+                                 pip_requirements=["nas-segnet"])
+        logged = client.create_logged_model(tracker.experiment_id, name="model", source_run_id=run_id)
+        client.log_model_artifacts(logged.model_id, str(local))
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    if not _versions(client, name):
+        try:
+            client.create_registered_model(name)
+        except MlflowException as exc:  # registered meanwhile by another process
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+    version = client.create_model_version(name, source=f"models:/{logged.model_id}", run_id=run_id,
+                                          model_id=logged.model_id, await_creation_for=60).version
     client.set_model_version_tag(name, str(version), TRIAL_ID, trial_id)
     client.set_tag(run_id, "nasseg.best", "true")
     client.set_tag(tracker.parent_id, "nasseg.best_trial", trial_id)
@@ -175,13 +186,13 @@ def read_bundle(folder: Path, source: str) -> ModelBundle:
 
 def load_bundle(model_uri: str, tracking_uri: str) -> ModelBundle:
     """Download the model's bundle (data only) and rebuild the network with nasseg's own code."""
-    import mlflow
+    import mlflow.artifacts
     from mlflow.exceptions import MlflowException
     from mlflow.models import Model
 
-    mlflow.set_tracking_uri(tracking_uri)
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri)).resolve()
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri,
+                                                         registry_uri=tracking_uri)).resolve()
         data = Model.load(str(local / "MLmodel")).flavors.get("python_function", {}).get("data")  # YAML, safe_load
     except (MlflowException, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
