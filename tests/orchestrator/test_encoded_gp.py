@@ -108,3 +108,25 @@ def test_gp_never_proposes_a_network_that_breaks_the_constraints():
             startup = list(heard)
     assert startup and all(r.reason.startswith("constraint:") for r in startup)
     assert len(heard) == len(startup)  # after them, the GP's pool holds feasible networks only
+
+
+def test_the_gp_is_the_studys_sampler_set_once_and_enqueued_networks_skip_it(monkeypatch):
+    from orchestrator.strategy.samplers import EncodedGPSampler
+
+    space = NB201Space()
+    p = Proposals(space, ["maximize"], seed=0, trials=30, sampler="gp")
+    sampler = p.study.sampler
+    assert isinstance(sampler, EncodedGPSampler)
+    chosen = []
+    original = EncodedGPSampler.choose
+    monkeypatch.setattr(EncodedGPSampler, "choose",
+                        lambda self, study, number, rng: chosen.append(number) or original(self, study, number, rng))
+    rng = np.random.default_rng(1)
+    warm = [space.random(rng) for _ in range(12)]
+    p.add_warm_start(warm, [[matches(a)] for a in warm])
+    assert chosen == []  # a warm start's networks are Optuna's fixed parameters: the GP is not asked
+    for i in range(5):
+        arch = p.ask(f"c{i}")
+        p.tell(f"c{i}", [matches(arch)])
+    p.ask_for("r", space.random(rng))  # a redraw: fixed parameters too
+    assert chosen == list(range(12, 17)) and p.study.sampler is sampler

@@ -6,7 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.config import ConfigError, SearchConfig
 from orchestrator.evaluation.tables import TableRow, write_table
-from orchestrator.strategy.proposals import WARM_START_ATTR
+from orchestrator.strategy.samplers import WARM_START_ATTR
 from orchestrator.strategy.searcher import PrescreenSearcher
 from orchestrator.strategy.warm_start import apply_warm_start, load_warm_start
 from orchestrator.tracking.tracker import Tracker
