@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import typing
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from search_spaces.interface import NASSegSpace
 from trainers.data import DataError, check_data_spec
 from trainers.heads import head
 from trainers.train import TrainConfig, score_time_problem
-from trainers.typed import check_value, from_mapping
+from trainers.typed import STRICT, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
 OBJECTIVE_DIRECTIONS = {"tiles": "min", "params": "min", "macs_per_px": "min", "digital_params": "min"}
@@ -108,6 +107,8 @@ def env_tracking_uri() -> str | None:
 
 @dataclass(frozen=True)
 class SearchConfig:
+    __pydantic_config__ = STRICT  # read from mappings by trainers.typed.from_mapping
+
     name: str = "demo"
     data: str = "synthetic"
     val_fraction: float = 0.25
@@ -224,50 +225,35 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        """Build and validate; every problem raises ConfigError naming the key."""
+        """Build and validate; every problem raises ConfigError naming the key. The whole mapping
+        is validated at once (``trainers.typed``: pydantic, strict types, no unknown keys); what
+        happens around it: one objective may be a plain string, ``bounds`` start from the
+        ``space`` preset, the tracking URI defaults to ``$MLFLOW_TRACKING_URI``, the search's seed
+        seeds training unless ``train.seed`` is given, ``table:`` paths become absolute."""
         data = dict(data or {})
-        _no_unknown("", data, {f.name for f in fields(cls)})
-        hints = typing.get_type_hints(cls)
-        kw: dict[str, Any] = {}
+        for key in ("address", "warm_start"):  # an explicit null: the default
+            if key in data and data[key] is None:
+                del data[key]
+        if isinstance(data.get("objectives"), str):
+            data["objectives"] = [data["objectives"]]
+        if "tracking_uri" not in data and env_tracking_uri():
+            data["tracking_uri"] = env_tracking_uri()
+        space = data.get("space", "default")
+        if not isinstance(space, str) or space not in PRESETS:
+            raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
+        data["bounds"] = {**PRESETS[space].as_dict(), **_section("bounds", data.get("bounds"))}
+        train = _section("train", data.get("train"))
+        if "seed" not in train and isinstance(data.get("seed"), int):  # the search's seed also seeds
+            train["seed"] = data["seed"]                                 # the weights and noise draws
+        data["train"] = train
         try:
-            for key in ("name", "data", "space", "tracking_uri", "storage", "address", "warm_start", "trials",
-                        "seed", "val_fraction", "evaluator", "sampler"):
-                if key in data and not (data[key] is None and key in ("address", "warm_start")):
-                    kw[key] = check_value(key, data[key], hints[key])
-            if "objectives" in data:
-                objs = data["objectives"]
-                kw["objectives"] = check_value("objectives", [objs] if isinstance(objs, str) else objs,
-                                               hints["objectives"])
-            for key in ("evaluator", "warm_start"):  # absolute: workers and resumes run elsewhere
-                if (kw.get(key) or "").startswith("table:"):
-                    kw[key] = "table:" + str(Path(kw[key][len("table:"):]).expanduser().resolve())
-            if kw.get("seed", 0) < 0:
-                raise ConfigError(f"seed: must be >= 0, got {kw['seed']}")
-            if "tracking_uri" not in kw and env_tracking_uri():
-                kw["tracking_uri"] = env_tracking_uri()
-            space = kw.get("space", "default")
-            if space not in PRESETS:
-                raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
-            base = PRESETS[space].as_dict()
-            base.update(_section("bounds", data.get("bounds")))
-            kw["bounds"] = from_mapping(SpaceBounds, base, "bounds")
-            for key, section_cls in (("constraints", Constraints), ("prescreen", PrescreenConfig), ("final", FinalConfig),
-                                     ("resources", ResourcesConfig), ("scheduler", SchedulerConfig),
-                                     ("local_ray", LocalRayConfig)):
-                kw[key] = from_mapping(section_cls, data.get(key), key)
-        except ConfigError:
-            raise
-        except (ValueError, TypeError) as exc:  # SpecError is a ValueError
+            cfg = from_mapping(cls, data, "")
+        except ValueError as exc:  # SpecError is a ValueError
             raise ConfigError(str(exc)) from None
-        train_section = _section("train", data.get("train"))
-        try:
-            kw["train"] = from_mapping(TrainConfig, train_section, "train")
-        except (ValueError, TypeError) as exc:
-            msg = str(exc)
-            raise ConfigError(msg if msg.startswith("train") else f"train: {msg}") from None
-        if "seed" not in train_section:  # the search's seed also seeds the weights and noise draws
-            kw["train"] = replace(kw["train"], seed=kw.get("seed", 0))
-        cfg = cls(**kw)
+        absolute = {key: "table:" + str(Path(value[len("table:"):]).expanduser().resolve())
+                    for key in ("evaluator", "warm_start")  # workers and resumes run elsewhere
+                    if (value := getattr(cfg, key)) and value.startswith("table:")}
+        cfg = replace(cfg, **absolute)
         cfg.validate()
         return cfg
 
@@ -395,13 +381,6 @@ def credentials_in(uri: str) -> str | None:
     if _SECRET_QUERY.search("?" + parts.query if parts.query else ""):
         return "a secret in its query string"
     return None
-
-
-def _no_unknown(section: str, data: dict[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        where = f"{section}: " if section else ""
-        raise ConfigError(f"{where}unknown key(s) {unknown}; known: {sorted(known)}")
 
 
 def _section(name: str, value: Any) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from .inference import predict_maps
 from .metrics import SegmentationScores, instance_scores
 from .tensor_files import load_tensors
 from .transforms import train_transforms, val_transforms
+from .typed import STRICT, from_mapping
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class TrainingError(RuntimeError):
 class TrainConfig:
     """Everything one training run needs besides the spec and the data."""
 
+    __pydantic_config__ = STRICT  # read from mappings by trainers.typed.from_mapping
+
     mode: str = "analog"
     epochs: int = 3
     steps_per_epoch: int = 20
@@ -159,8 +162,6 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """From a mapping (YAML, JSON, MLflow params): every key type-checked, ValueError naming it."""
-        from .typed import from_mapping
-
         return from_mapping(cls, data, "train")
 
 

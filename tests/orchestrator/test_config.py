@@ -133,3 +133,22 @@ def test_mlflow_tracking_uri_env_var_is_the_default(monkeypatch):
     assert SearchConfig.from_dict({"tracking_uri": "sqlite:///x.db"}).tracking_uri == "sqlite:///x.db"
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
     assert SearchConfig.from_dict({}).tracking_uri == "sqlite:///mlflow.db"
+
+
+def test_every_field_is_read_from_the_mapping_and_none_is_dropped(tmp_path):
+    """The whole mapping is validated at once: a field added to SearchConfig is read like the others
+    (a hard-coded key list once accepted a new key and silently dropped its value)."""
+    from dataclasses import fields
+
+    table = tmp_path / "t.jsonl"
+    table.write_text("{}\n")
+    values = {"name": "x", "data": "synthetic:4", "val_fraction": 0.3, "trials": 3, "seed": 5,
+              "objectives": ["dice_1y"], "space": "large", "bounds": {"M": [1, 2]}, "constraints": {"max_tiles": 9},
+              "train": {"epochs": 3}, "prescreen": {"candidates": 2}, "final": {"top_k": 1},
+              "resources": {"retries": 0}, "scheduler": {"enabled": False}, "local_ray": {"num_cpus": 1},
+              "address": "auto", "tracking_uri": "sqlite:////tmp/x.db", "storage": "/tmp/s", "warm_start": "exp",
+              "evaluator": f"table:{table}", "sampler": "tpe"}
+    assert set(values) == {f.name for f in fields(SearchConfig)}, "give the new field a value here"
+    cfg, default = SearchConfig.from_dict(values), SearchConfig()
+    assert [f.name for f in fields(SearchConfig) if getattr(cfg, f.name) == getattr(default, f.name)] == []
+    assert SearchConfig.from_dict(cfg.to_dict()) == cfg

@@ -22,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainers.typed import STRICT
+
 SIMULATORS = ("fused", "aihwkit")
 
 
@@ -34,6 +36,8 @@ class HWAConfig:
     weight, as in Rasch et al. 2023). Tiles are square (``tile_size`` rows and columns) so the
     static cost model counts them exactly.
     """
+
+    __pydantic_config__ = STRICT  # read from mappings by trainers.typed.from_mapping
 
     tile_size: int = 512
     modifier_std: float = 0.05      # weight noise during training (relative to max |w|)
