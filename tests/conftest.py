@@ -14,3 +14,11 @@ def no_mlflow_tracking_uri_from_elsewhere():
     an earlier test's (stopped) server leaks into a test or the CLI subprocesses it starts."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     yield
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory):
+    """An empty, migrated MLflow SQLite store, made once per session (see ``tests/stores.py``)."""
+    from tests.stores import create_store
+
+    return create_store(tmp_path_factory.mktemp("store") / "template.db")

@@ -11,6 +11,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
+from tests.stores import copy_store
 from trainers.device import select_device
 
 pytestmark = pytest.mark.slow
@@ -33,7 +34,7 @@ def trials_of(client, name):
     return [r for r in runs_of(client, name, "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
 
 
-def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tmp_path):
+def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tmp_path, migrated_store):
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
@@ -42,7 +43,7 @@ def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tm
     head_id, worker_id = cluster.head_node.node_id, worker.node_id
     try:
         # epochs long enough (a few seconds) that the node is removed while a trial is mid-way
-        (tmp_path / "c.yaml").write_text(
+        (copy_store(migrated_store, tmp_path) / "c.yaml").write_text(
             "name: cluster\ntrials: 4\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 3}\n"
             + TINY.replace("epochs: 3, steps_per_epoch: 3", "epochs: 4, steps_per_epoch: 20"))
         driver = subprocess.Popen(NASSEG + ["search", "c.yaml", "--address", cluster.address], cwd=tmp_path,
@@ -84,8 +85,8 @@ def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tm
         cluster.shutdown()
 
 
-def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path):
-    (tmp_path / "c.yaml").write_text(
+def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path, migrated_store):
+    (copy_store(migrated_store, tmp_path) / "c.yaml").write_text(
         "name: gpus\ntrials: 4\nlocal_ray: {num_cpus: 2, num_gpus: 2}\n"
         "resources: {cpus_per_trial: 0.5, gpus_per_trial: 0.5, max_concurrent_trials: 4, retries: 0}\n"
         + TINY.replace("epochs: 3", "epochs: 2").replace("steps_per_epoch: 3", "steps_per_epoch: 8"))

@@ -15,8 +15,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
+from tests.stores import copy_store
 
-pytestmark = pytest.mark.slow
+# one pytest-xdist worker runs the module: PostgreSQL and the servers are module-scoped fixtures
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
 CONFIG = """
@@ -107,10 +109,12 @@ def summary(client, name):
     return rows, len(parent), sorted(k for k in parent[0].data.params)
 
 
-def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path):
+def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, migrated_store):
     for sub, uri in (("http", mlflow_server), ("sqlite", None)):
         d = tmp_path / sub
         d.mkdir()
+        if uri is None:
+            copy_store(migrated_store, d)
         (d / "c.yaml").write_text(CONFIG)
         args = ["search", "c.yaml"] + (["--tracking-uri", uri] if uri else [])
         proc = subprocess.run(NASSEG + args, cwd=d, env=env_for(d), capture_output=True, text=True, timeout=400)

@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 from tests.crafted import plant_pickle
 from tests.orchestrator.replay import SMALL, TINY, write_table
 from tests.orchestrator.test_search_e2e import NASSEG, ROOT, env_for, nasseg, runs_of
+from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,10 @@ while True:  # a reader of the store from the search's first second on, as `mlfl
 """
 
 
-def search(tmp_path, name, bounds, trials, table_kw=None, **extra):
+def search(tmp_path, name, bounds, trials, table_kw=None, store=None, **extra):
+    """A replayed search in ``tmp_path`` (on a copy of the migrated ``store`` when given)."""
+    if store is not None and not (tmp_path / "mlflow.db").exists():
+        copy_store(store, tmp_path)
     table = tmp_path / f"{name}.jsonl"
     write_table(table, bounds, **(table_kw or {}))
     cfg = {**COMMON, "name": name, "trials": trials, "bounds": bounds, "evaluator": f"table:{table}", **extra}
@@ -45,8 +49,8 @@ def search(tmp_path, name, bounds, trials, table_kw=None, **extra):
     return proc, time.time() - start, MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
-def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
-    proc, _, client = search(tmp_path, "tiny", TINY, trials=5, scheduler={"enabled": False})
+def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path, migrated_store):
+    proc, _, client = search(tmp_path, "tiny", TINY, trials=5, scheduler={"enabled": False}, store=migrated_store)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ended early: no new feasible network" in proc.stdout and "2 networks trained" in proc.stdout
     trials = [r for r in runs_of(client, "tiny", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
@@ -59,9 +63,9 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path):
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
 
 
-def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path):
+def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path, migrated_store):
     proc, _, client = search(tmp_path, "grid", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
-                             scheduler={"enabled": False})
+                             scheduler={"enabled": False}, store=migrated_store)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ended early: the grid is done: every one of the space's 2 networks" in proc.stdout
     trials = runs_of(client, "grid", "trial")
@@ -87,7 +91,7 @@ def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path):
     assert parent.data.metrics["warm_start_results"] == 1
 
 
-def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path):
+def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path, migrated_store):
     """The shipped table through the normal path: its own config, the table evaluator, ASHA on its
     per-epoch val_dice_1d. The grid's seeded order is the order the table was generated in, so its
     first 100 networks are in the table while the table is still partial."""
@@ -100,7 +104,7 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
     cfg.update(name="bench", trials=100, evaluator=f"table:{bench / 'table.jsonl.gz'}",
                scheduler={"enabled": True, "grace_period": 2, "reduction_factor": 2},
                resources={"cpus_per_trial": 0.25, "max_concurrent_trials": 8, "retries": 0})
-    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    (copy_store(migrated_store, tmp_path) / "bench.yaml").write_text(yaml.safe_dump(cfg))
     proc = nasseg(["search", "bench.yaml"], tmp_path, env_for(tmp_path), timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -117,7 +121,7 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
     assert f"dice_1d = {best:.4f}" in proc.stdout, proc.stdout[-2000:]
 
 
-def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
+def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path, migrated_store):
     # 100 trials, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's
     # loop costs 0.5-1 s per trial here (a 200-trial replay with the same assertions passed in
     # 137 s). The driver is killed (-9) part-way and the search resumed: Ray restores the searcher
@@ -127,7 +131,7 @@ def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path):
     cfg = {**COMMON, "name": name, "trials": 100, "bounds": SMALL, "evaluator": f"table:{table}",
            "scheduler": {"grace_period": 1, "reduction_factor": 2},
            "prescreen": {"candidates": 3, "min_observations": 8}, "train": {"epochs": 2, "drift_times": [1, 86400]}}
-    (tmp_path / "big.yaml").write_text(yaml.safe_dump(cfg))
+    (copy_store(migrated_store, tmp_path) / "big.yaml").write_text(yaml.safe_dump(cfg))
     env = env_for(tmp_path)
     start = time.time()
     driver = subprocess.Popen(NASSEG + ["search", "big.yaml"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,

@@ -18,8 +18,12 @@ from skimage.io import imsave
 
 from search_spaces import ArchSpec
 from tests.crafted import plant_pickle
+from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
+#: the tests that read the one search of the module-scoped ``e2e`` fixture run in one pytest-xdist
+#: worker, so that the search runs once (``make test`` runs the suite in parallel workers)
+SHARES_E2E = pytest.mark.xdist_group("e2e")
 
 NASSEG = [sys.executable, "-m", "orchestrator.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,10 +57,10 @@ def runs_of(client, name, role):
 
 
 @pytest.fixture(scope="module")
-def e2e(tmp_path_factory):
+def e2e(tmp_path_factory, migrated_store):
     """One real search (hardware-aware training), shared by the contract tests. Failed trials'
     records are checked on replayed searches (tests/orchestrator/test_replay.py)."""
-    tmp = tmp_path_factory.mktemp("e2e")
+    tmp = copy_store(migrated_store, tmp_path_factory.mktemp("e2e"))
     cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\nfinal: {top_k: 2, steps_per_epoch: 3}\n" + BASE
     (tmp / "c.yaml").write_text(cfg_text)
     start = time.time()
@@ -67,6 +71,7 @@ def e2e(tmp_path_factory):
     return {"dir": tmp, "client": client, "stdout": proc.stdout, "wall": wall}
 
 
+@SHARES_E2E
 def test_parent_and_child_runs_follow_the_contract(e2e):
     client = e2e["client"]
     parents = runs_of(client, "e2e", "search")
@@ -97,6 +102,7 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
         assert r.data.params["train.patch_size"] == "32"
 
 
+@SHARES_E2E
 def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
     from orchestrator.config import SearchConfig
     from orchestrator.driver.final import rank_for_final
@@ -133,6 +139,7 @@ def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
         assert f"{r.data.tags['nasseg.trial_id']}: dice_1d search " in e2e["stdout"]
 
 
+@SHARES_E2E
 def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     client = e2e["client"]
     pre = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "prescreened"]
@@ -146,6 +153,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert f"{len(pre)} candidate{'' if len(pre) == 1 else 's'} prescreened out" in e2e["stdout"]
 
 
+@SHARES_E2E
 def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     client = e2e["client"]
     versions = client.search_model_versions("name = 'nasseg-e2e'")
@@ -206,6 +214,7 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert not marker.exists() and not (tmp_path / "o5").exists()
 
 
+@SHARES_E2E
 def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
     # a changed config is refused with the keys that differ, before Ray starts
     for args, message in ((["--trials", "7"], "search 'e2e' exists with another config (trials: 5 -> 7)"),
@@ -220,6 +229,7 @@ def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
     assert len([r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]) == 5
 
 
+@SHARES_E2E
 def test_report_artifacts_on_the_parent_run(e2e):
     client = e2e["client"]
     parent = runs_of(client, "e2e", "search")[0]
@@ -273,12 +283,12 @@ def test_a_missing_config_file_through_a_real_process(tmp_path):
 # is tests/trainers/test_training.py, a trial's resume from Ray's checkpoint is the two-node test)
 
 
-def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_9(tmp_path):
+def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_9(tmp_path, migrated_store):
     """``final.top_k: 0`` keeps the behaviour from before final training (the best search trial is
     the model); ``nasseg final`` trains it later; a kill -9 during that final training resumes from
     the last checkpointed epoch, the run is reused, and the final network becomes version 2."""
     cfg_text = "name: e2e0\ntrials: 2\nscheduler: {enabled: false}\nfinal: {top_k: 0, epochs: 4, steps_per_epoch: 10}\n"
-    (tmp_path / "c.yaml").write_text(cfg_text + BASE)
+    (copy_store(migrated_store, tmp_path) / "c.yaml").write_text(cfg_text + BASE)
     env = env_for(tmp_path)
     proc = nasseg(["search", "c.yaml"], tmp_path, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
