@@ -1,8 +1,13 @@
 """Shared test settings: small thread counts so the suite behaves on a 2-core machine."""
 import os
 
-import pytest
-import torch
+# OpenMP threads that wait sleep instead of spinning: with the suite's parallel workers on 2 cores
+# a spinning thread takes the core another process needs (set before torch loads OpenMP; searches
+# started as subprocesses inherit it)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 torch.set_num_threads(1)
 

@@ -17,8 +17,7 @@ from mlflow.tracking import MlflowClient
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
 from tests.stores import copy_store
 
-# one pytest-xdist worker runs the module: PostgreSQL and the servers are module-scoped fixtures
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
+pytestmark = pytest.mark.slow
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
 CONFIG = """
