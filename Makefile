@@ -28,11 +28,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(BIN)/nasseg search configs/demo.yaml
 
-# the suite in 2 pytest-xdist workers: a serial run spends most of its time waiting on subprocesses
-# (searches, Ray, servers); tests sharing a search or a server are grouped onto one worker
+# the suite in 2 pytest-xdist workers, a test module at a time (its module-scoped search or server
+# runs once): a serial run spends most of its time waiting on subprocesses (searches, Ray, servers)
 test: setup postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=12
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=12
 
 # The MLflow-server test needs PostgreSQL's server binaries (Debian package); install them when we
 # can (root with apt), otherwise that one test skips and says why.

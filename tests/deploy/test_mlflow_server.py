@@ -17,8 +17,7 @@ from mlflow.tracking import MlflowClient
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
 from tests.stores import copy_store
 
-# make test: on one pytest-xdist worker, so that PostgreSQL and the servers (session-scoped) start once
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
+pytestmark = pytest.mark.slow
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
 CONFIG = """
@@ -66,7 +65,7 @@ def stop(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres(tmp_path_factory):
     bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     if not bins:
@@ -93,7 +92,7 @@ def postgres(tmp_path_factory):
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def mlflow_server(postgres, tmp_path_factory):
     server, url = start_mlflow_server(postgres, tmp_path_factory.mktemp("artifacts"), 90)
     yield url
@@ -137,7 +136,7 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, 
     assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     d = tmp_path_factory.mktemp("auth")
     env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t")

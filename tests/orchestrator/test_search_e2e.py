@@ -21,7 +21,6 @@ from tests.crafted import plant_pickle
 from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
-SHARES_E2E = pytest.mark.xdist_group("e2e")  # make test: the tests of the e2e search on one worker
 
 NASSEG = [sys.executable, "-m", "orchestrator.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,11 +53,10 @@ def runs_of(client, name, role):
     return client.search_runs([exp.experiment_id], filter_string=f"tags.`nasseg.role` = '{role}'", max_results=1000)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def e2e(tmp_path_factory, migrated_store):
     """One real search (hardware-aware training), shared by the contract tests. Failed trials'
-    records are checked on replayed searches (tests/orchestrator/test_replay.py). Session-scoped
-    and its tests grouped (``SHARES_E2E``): one pytest-xdist worker runs it, once."""
+    records are checked on replayed searches (tests/orchestrator/test_replay.py)."""
     tmp = copy_store(migrated_store, tmp_path_factory.mktemp("e2e"))
     cfg_text = "name: e2e\ntrials: 5\nscheduler: {enabled: false}\nfinal: {top_k: 2, steps_per_epoch: 3}\n" + BASE
     (tmp / "c.yaml").write_text(cfg_text)
@@ -70,7 +68,6 @@ def e2e(tmp_path_factory, migrated_store):
     return {"dir": tmp, "client": client, "stdout": proc.stdout, "wall": wall}
 
 
-@SHARES_E2E
 def test_parent_and_child_runs_follow_the_contract(e2e):
     client = e2e["client"]
     parents = runs_of(client, "e2e", "search")
@@ -101,7 +98,6 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
         assert r.data.params["train.patch_size"] == "32"
 
 
-@SHARES_E2E
 def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
     from orchestrator.config import SearchConfig
     from orchestrator.driver.final import rank_for_final
@@ -138,7 +134,6 @@ def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
         assert f"{r.data.tags['nasseg.trial_id']}: dice_1d search " in e2e["stdout"]
 
 
-@SHARES_E2E
 def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     client = e2e["client"]
     pre = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "prescreened"]
@@ -152,7 +147,6 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert f"{len(pre)} candidate{'' if len(pre) == 1 else 's'} prescreened out" in e2e["stdout"]
 
 
-@SHARES_E2E
 def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     client = e2e["client"]
     versions = client.search_model_versions("name = 'nasseg-e2e'")
@@ -213,7 +207,6 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     assert not marker.exists() and not (tmp_path / "o5").exists()
 
 
-@SHARES_E2E
 def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
     # a changed config is refused with the keys that differ, before Ray starts
     for args, message in ((["--trials", "7"], "search 'e2e' exists with another config (trials: 5 -> 7)"),
@@ -228,7 +221,6 @@ def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
     assert len([r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]) == 5
 
 
-@SHARES_E2E
 def test_report_artifacts_on_the_parent_run(e2e):
     client = e2e["client"]
     parent = runs_of(client, "e2e", "search")[0]
