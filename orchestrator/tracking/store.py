@@ -12,13 +12,19 @@ from orchestrator.config import sqlite_path
 
 
 def connect(tracking_uri: str) -> MlflowClient:
-    """A client for ``tracking_uri`` that has answered one request (raises ConnectionError)."""
-    client = MlflowClient(tracking_uri=tracking_uri)
+    """A client for ``tracking_uri`` that has answered one request (raises ConnectionError).
+    An existing SQLite store that another program is creating or migrating at this moment (a
+    search and ``mlflow ui`` started together) is waited for, as in :func:`open_store`."""
     quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
     saved = {k: os.environ.get(k) for k in quick}
     os.environ.update(quick)  # fail in seconds here; the search itself keeps MLflow's retries
     try:
+        path = sqlite_path(tracking_uri)
+        if path is not None and path.exists():
+            return _first_answer(tracking_uri, path)
+        client = MlflowClient(tracking_uri=tracking_uri)
         client.search_experiments(max_results=1)
+        return client
     except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {first[:200]}") from None
@@ -28,7 +34,6 @@ def connect(tracking_uri: str) -> MlflowClient:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return client
 
 
 #: SQLite errors of a store that another process is creating or migrating at the same moment
@@ -61,18 +66,26 @@ def open_store(tracking_uri: str, attempts: int = 30, wait_s: float = 0.5) -> Ml
                 pass
             finally:
                 private.unlink(missing_ok=True)
-        head, deadline = _schema_head(), time.time() + 60
-        while head is not None and _schema_version(path) != head and time.time() < deadline:
-            time.sleep(0.2)  # another program is creating or migrating it in place: let it finish
-        for attempt in range(attempts):
-            client = MlflowClient(tracking_uri=tracking_uri)
-            try:
-                client.search_experiments(max_results=1)
-                return client
-            except Exception as exc:  # sqlalchemy OperationalError / MlflowException
-                if attempt == attempts - 1 or not any(m in str(exc) for m in _CONCURRENT_SETUP):
-                    raise
-                time.sleep(wait_s)
+        return _first_answer(tracking_uri, path, attempts, wait_s)
+
+
+def _first_answer(tracking_uri: str, path, attempts: int = 30, wait_s: float = 0.5) -> MlflowClient:
+    """A client of the existing SQLite store at ``path`` that has answered: a store another program
+    is migrating in place is waited for until its schema version is MLflow's latest (a second
+    migration at the same moment fails with "Online migration expected to match one row"), and the
+    first request is retried on the errors of such a moment."""
+    head, deadline = _schema_head(), time.time() + 60
+    while head is not None and _schema_version(path) != head and time.time() < deadline:
+        time.sleep(0.2)
+    for attempt in range(attempts):
+        client = MlflowClient(tracking_uri=tracking_uri)
+        try:
+            client.search_experiments(max_results=1)
+            return client
+        except Exception as exc:  # sqlalchemy OperationalError / MlflowException
+            if attempt == attempts - 1 or not any(m in str(exc) for m in _CONCURRENT_SETUP):
+                raise
+            time.sleep(wait_s)
     raise AssertionError("unreachable")
 
 

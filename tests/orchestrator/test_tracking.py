@@ -11,6 +11,7 @@ from orchestrator.config import SearchConfig
 from orchestrator.strategy.events import Rejection
 from orchestrator.tracking.tracker import Tracker
 from tests.orchestrator.test_surrogate import specs
+from tests.stores import copy_store
 
 
 def test_recreated_trial_adopts_its_run_and_lost_runs_are_closed(tmp_path):
@@ -79,3 +80,36 @@ def test_processes_opening_a_fresh_sqlite_store_at_once_do_not_corrupt_it(tmp_pa
     assert [p.returncode for p in procs] == [0, 0, 0, 0], [e[-500:] for _, e in outs]
     names = {e.name for e in MlflowClient(uri).search_experiments()}
     assert {"x1", "x2", "x3"} <= names
+
+
+def test_the_preflight_waits_for_a_store_another_program_is_migrating(tmp_path, migrated_store):
+    # A search's preflight used to open an existing store with a bare MlflowClient, which migrates
+    # it too: with `mlflow ui` migrating the same new store at that moment, the search died with
+    # "Online migration expected to match one row" (CI, stop 20). A store whose schema version is
+    # not MLflow's latest yet is now waited for; here "the other program" finishes after 1.5 s.
+    import sqlite3
+    import threading
+    import time
+
+    from orchestrator.tracking.store import connect
+
+    db = copy_store(migrated_store, tmp_path) / "mlflow.db"
+    with sqlite3.connect(db) as con:
+        head = con.execute("select version_num from alembic_version").fetchone()[0]
+        con.execute("update alembic_version set version_num = '1971f2d9a75b'")  # mid-migration
+
+    def finish():
+        time.sleep(1.5)
+        with sqlite3.connect(db) as con:
+            con.execute("update alembic_version set version_num = ?", (head,))
+
+    other = threading.Thread(target=finish)
+    start = time.time()
+    other.start()
+    client = connect(f"sqlite:///{db}")
+    waited = time.time() - start
+    other.join()
+    assert waited >= 1.4, f"did not wait for the migration ({waited:.1f} s)"
+    assert client.search_experiments()[0].name == "Default"
+    with sqlite3.connect(db) as con:
+        assert con.execute("select version_num from alembic_version").fetchone()[0] == head
