@@ -38,9 +38,7 @@ def fit(space, archs: list, scores: list[float], metric: str):
     from orchestrator.strategy.surrogate import Surrogate
 
     s = Surrogate(metric, min_observations=2, space=space)
-    s.specs = [space.to_json(a) for a in archs]
-    s.scores = [float(v) for v in scores]
-    s.fit()
+    s.observe_many(archs, scores)
     return s
 
 

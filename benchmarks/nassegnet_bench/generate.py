@@ -170,10 +170,10 @@ def read_unet_rows(path: Path) -> list[dict]:
 def generate_unet(steps_factor: int = 1) -> None:
     """Every (width, up-sampling, seed) not yet in unet.jsonl.gz (``unet_steps4x.jsonl.gz`` with
     ``steps_factor`` 4: seed 0 only, beside the table's ``steps4x``), written after each network."""
-    import gzip
     import json
 
     from orchestrator.config import SearchConfig
+    from orchestrator.evaluation.tables import write_lines
 
     cfg = SearchConfig.from_dict(variant_config("table"))
     out = table_path("unet" if steps_factor == 1 else f"unet_steps{steps_factor}x")
@@ -185,9 +185,7 @@ def generate_unet(steps_factor: int = 1) -> None:
                 if (width, upsample, seed) in done:
                     continue
                 rows.append(train_unet(cfg, width, upsample, seed, steps_factor))
-                text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-                with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
-                    f.write(text.encode("utf-8"))
+                write_lines(out, [json.dumps(r, sort_keys=True) for r in rows])
                 r = rows[-1]
                 print(f"generate: unet width {width} {upsample} seed {seed}: dice_1d {r['final']['dice_1d']:.4f}, "
                       f"dice_1y {r['final']['dice_1y']:.4f}, {r['info']['tiles']:.0f} tiles, "

@@ -67,10 +67,15 @@ def read_table(path: str | Path) -> dict[tuple, TableRow]:
 
 def write_table(out: Path, rows: list[TableRow]) -> None:
     """Rows sorted by architecture; a ``.gz`` is written without a name or timestamp (same rows, same bytes)."""
+    write_lines(out, [r.to_json() for r in sorted(rows, key=lambda r: r.arch)])
+
+
+def write_lines(out: Path, lines: list[str]) -> None:
+    """JSON lines to ``out``; a ``.gz`` without a name or timestamp (same lines, same bytes)."""
     import gzip
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(r.to_json() + "\n" for r in sorted(rows, key=lambda r: r.arch))
+    text = "".join(line + "\n" for line in lines)
     if out.suffix == ".gz":
         with open(out, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as f:
             f.write(text.encode("utf-8"))

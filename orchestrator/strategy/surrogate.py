@@ -46,6 +46,15 @@ class Surrogate:
         self.fit()
         return predicted
 
+    def observe_many(self, specs: list[Any], scores: list[float]) -> None:
+        """Add results measured elsewhere (a warm start, a table) and refit once; nothing is
+        predicted for them first (they are not unseen trials of this search)."""
+        if len(specs) != len(scores):
+            raise ValueError(f"{len(specs)} specs but {len(scores)} scores")
+        self.specs.extend(self.space.to_json(s) for s in specs)
+        self.scores.extend(float(v) for v in scores)
+        self.fit()
+
     def fit(self) -> None:
         if len(self.scores) < self.min_observations:
             return

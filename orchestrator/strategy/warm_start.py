@@ -85,8 +85,4 @@ def load_warm_start(cfg: SearchConfig, client: MlflowClient | None, space: Any) 
 def apply_warm_start(searcher: Any, warm: WarmStart) -> None:
     """Give the results to the searcher's study (all objectives) and surrogate (the primary one)."""
     searcher.proposals.add_warm_start(warm.archs, warm.values)
-    surrogate = searcher.surrogate
-    for arch, vals in zip(warm.archs, warm.values):
-        surrogate.specs.append(searcher.space.to_json(arch))
-        surrogate.scores.append(vals[0])
-    surrogate.fit()
+    searcher.surrogate.observe_many(warm.archs, [vals[0] for vals in warm.values])
