@@ -23,6 +23,8 @@ Nothing repeats an evaluated network. Strategies:
 
 Seeds run in ``--workers`` processes (default: one per CPU); ``seconds`` is the CPU time a
 strategy spent over all seeds (the table lookups cost nothing: it is the searcher's own time).
+With ``--progress FILE`` each finished (strategy, seed) is appended to FILE as it ends and a rerun
+with the same settings computes only what FILE lacks (a long run survives a kill; commit FILE).
 
 Reported per strategy (median and quartiles over seeds): evaluations to reach the table's top 1 %
 (a run that never does counts as budget + 1) and regret (table best - best found, in points)
@@ -41,7 +43,7 @@ import logging
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,6 +259,34 @@ def _run_job(job: tuple[str, int]) -> tuple[list[float], dict, float]:
     return found, tau, time.process_time() - start
 
 
+def read_progress(path: Path | None, key: dict) -> dict:
+    """(strategy, seed) -> (found, tau, seconds) of the jobs a ``--progress`` file holds for ``key``
+    (the same benchmark, table, metric, budget and candidates; other lines are ignored)."""
+    done: dict = {}
+    if path is None or not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+        if rec.get("key") == key:
+            done[rec["strategy"], rec["seed"]] = (rec["found"], {int(n): t for n, t in rec["tau"].items()},
+                                                  rec["seconds"])
+    return done
+
+
+def append_progress(path: Path | None, key: dict, job: tuple[str, int], result: tuple) -> None:
+    if path is None:
+        return
+    found, tau, seconds = result
+    torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    with path.open("a") as f:
+        f.write("\n" if torn else "")  # a line cut by a kill stays alone (and is skipped)
+        f.write(json.dumps({"key": key, "strategy": job[0], "seed": job[1], "found": [float(v) for v in found],
+                            "tau": {str(n): t for n, t in tau.items()}, "seconds": seconds}) + "\n")
+
+
 def summarise(values) -> dict:
     v = np.asarray(values, dtype=float)
     return {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75))}
@@ -284,6 +314,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes running seeds")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--write", action="store_true", help="plot + table into benchmarks/RESULTS.md")
+    ap.add_argument("--progress", type=Path, help="JSON-lines file: each finished (strategy, seed) is appended "
+                    "as it ends, and a rerun with the same file and settings skips what it holds (resumable)")
     args = ap.parse_args()
     logging.getLogger("optuna").setLevel(logging.WARNING)
     import optuna
@@ -322,10 +354,17 @@ def main() -> None:
            "default": DEFAULT, "strategies": {},
            "table": {"networks": len(bench.archs), "best": best, "top1pct_threshold": top1}}
     jobs = [(name, seed) for name in strategies for seed in seeds]
+    key = {"benchmark": args.benchmark, "metric": args.metric, "budget": args.budget, "candidates": args.candidates,
+           "networks": len(bench.archs), "best": best}
+    done = read_progress(args.progress, key)
     start = time.perf_counter()
+    todo = [job for job in jobs if job not in done]
     with ProcessPoolExecutor(args.workers, initializer=_init_worker,
                              initargs=(strategies, args.benchmark, args.table, args.metric, args.budget)) as pool:
-        done = dict(zip(jobs, pool.map(_run_job, jobs)))
+        futures = {pool.submit(_run_job, job): job for job in todo}
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            append_progress(args.progress, key, futures[future], done[futures[future]])
     wall = time.perf_counter() - start
     curves = {}
     for name in strategies:

@@ -9,6 +9,7 @@ Reads the ``bench_strategies.py --json`` outputs in this folder, named
     .venv/bin/python benchmarks/bench_strategies.py --benchmark analognas --seeds 100-124 --json > benchmarks/strategies/nb201_1d_decide.json
     .venv/bin/python benchmarks/bench_strategies.py --benchmark analognas --seeds 200-249 --json > benchmarks/strategies/nb201_1d_confirm.json
     .venv/bin/python benchmarks/bench_strategies.py --benchmark nassegnet --metric dice_1d --seeds 100-124 \
+        --progress benchmarks/strategies/progress/nassegnet_dice_1d_decide.jsonl \
         --json > benchmarks/strategies/nassegnet_dice_1d_decide.json
     (... confirm, and --metric dice_1y)
     .venv/bin/python benchmarks/strategies/decide.py --write

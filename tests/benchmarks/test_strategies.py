@@ -82,3 +82,36 @@ def test_the_nassegnet_bench_loads_in_points_and_local_search_stays_in_its_table
     rec = Recording(seg)
     found, _ = run_local_search(rec, "dice_1d", 20, seed=0)
     assert len(found) == 20 and len(set(rec.looked_up_signatures())) == 20 and None not in found
+
+
+def test_a_rerun_with_a_progress_file_skips_the_finished_seeds(tmp_path):
+    """Long benchmark runs resume: each (strategy, seed) is appended to ``--progress`` as it ends;
+    a rerun computes only the missing ones and reports the same numbers for the others."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_strategies.py"
+    progress = tmp_path / "progress.jsonl"
+
+    def run(seeds):
+        proc = subprocess.run([sys.executable, str(script), "--benchmark", "nassegnet", "--strategies", "random",
+                               "local", "--seeds", seeds, "--budget", "30", "--workers", "1", "--json",
+                               "--progress", str(progress)], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        return json.loads(proc.stdout)
+
+    first = run("0-1")
+    assert len(progress.read_text().splitlines()) == 4
+    with progress.open("a") as f:
+        f.write('{"key": {"budget": 99}, "strategy": "random", "seed": 2}\n{"cut by a ki')  # other settings; a torn line
+    second = run("0-2")
+    lines = progress.read_text().splitlines()
+    assert len(lines) == 4 + 2 + 2  # seed 2 of both strategies appended after the torn line, nothing recomputed
+    assert [json.loads(x)["seed"] for x in lines[-2:]] == [2, 2]
+    assert second["seeds"] == [0, 1, 2] and first["table"] == second["table"]
+    again = run("0-1")  # everything from the file
+    assert again["strategies"] == {k: {**v, "seconds": again["strategies"][k]["seconds"]}
+                                   for k, v in first["strategies"].items()}
+    assert len(progress.read_text().splitlines()) == 8  # nothing appended
