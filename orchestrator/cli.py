@@ -65,12 +65,6 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("mlflow", "alembic"):  # "Creating initial MLflow database tables..." etc.
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from orchestrator.config import ConfigError
-    from orchestrator.strategy.proposals import StateError
-    from orchestrator.tracking.registry import ModelError
-    from trainers.data import DataError
-    from trainers.tensor_files import UnsafeFileError
-
     try:
         if args.command == "search":
             return _search(args)
@@ -81,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export-table":
             return _export_table(args)
         return _predict(args)
-    except (ConfigError, DataError, ConnectionError, FileNotFoundError, ModelError, UnsafeFileError,
-            StateError) as exc:
+    except Exception as exc:
+        if not _is_input_error(exc):
+            raise
         print(f"nasseg: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
@@ -90,13 +85,30 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+#: the errors that are a user's mistake (one line, exit 2), by the module that defines each
+INPUT_ERRORS = (("orchestrator.config", "ConfigError"), ("orchestrator.strategy.proposals", "StateError"),
+                ("orchestrator.tracking.registry", "ModelError"), ("trainers.data", "DataError"),
+                ("trainers.tensor_files", "UnsafeFileError"))
+
+
+def _is_input_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of :data:`INPUT_ERRORS` (or a missing file / unreachable server). Only
+    modules already loaded are asked: one never imported raised nothing, and importing MLflow and
+    torch just to name their exception classes would cost a refused config 4 s."""
+    if isinstance(exc, (ConnectionError, FileNotFoundError)):
+        return True
+    return any(isinstance(exc, getattr(sys.modules[module], name))
+               for module, name in INPUT_ERRORS if module in sys.modules)
+
+
 def _search(args: argparse.Namespace) -> int:
     from orchestrator.config import SearchConfig
-    from orchestrator.driver.search import run_search
 
     cfg = SearchConfig.from_yaml(args.config, {
         "name": args.name, "trials": args.trials, "data": args.data, "address": args.address,
         "tracking_uri": args.tracking_uri, "storage": args.storage, "warm_start": args.warm_start})
+    from orchestrator.driver.search import run_search  # Ray, MLflow: once the config holds
+
     outcome = run_search(cfg, resume=args.resume)
     if outcome.trials == 0 and outcome.stop_reason:
         print(f"nasseg: error: {outcome.stop_reason}", file=sys.stderr)

@@ -18,8 +18,7 @@ import yaml
 from search_spaces import PRESETS, Constraints, SpaceBounds
 from search_spaces.interface import NASSegSpace
 from trainers.data import DataError, check_data_spec
-from trainers.heads import head
-from trainers.train import TrainConfig, score_time_problem
+from trainers.settings import TrainConfig, head_channels, score_time_problem
 from trainers.typed import STRICT, from_mapping
 
 #: Objectives a search may optimise: metric name -> direction.
@@ -137,7 +136,7 @@ class SearchConfig:
         """The NASSegNet space this search samples, costed as its networks are trained: input
         channels, the output head's channels, crossbar tile size, and the constraints."""
         return NASSegSpace(self.bounds, self.constraints, self.train.channels, self.train.hwa.tile_size,
-                           head(self.train.head).channels)
+                           head_channels(self.train.head))
 
     @property
     def primary_objective(self) -> str:
@@ -244,7 +243,9 @@ class SearchConfig:
         data["bounds"] = {**PRESETS[space].as_dict(), **_section("bounds", data.get("bounds"))}
         train = _section("train", data.get("train"))
         if "seed" not in train and isinstance(data.get("seed"), int):  # the search's seed also seeds
-            train["seed"] = data["seed"]                                 # the weights and noise draws
+            if data["seed"] < 0:                                         # the weights and noise draws
+                raise ConfigError(f"seed: must be >= 0, got {data['seed']}")  # (named as the user wrote it)
+            train["seed"] = data["seed"]
         data["train"] = train
         try:
             cfg = from_mapping(cls, data, "")

@@ -40,6 +40,8 @@ from skimage.measure import label as connected_components
 from skimage.morphology import remove_small_objects
 from skimage.segmentation import relabel_sequential, watershed
 
+from trainers.settings import HEAD_CHANNELS, head_channels
+
 
 @dataclass(frozen=True)
 class PostProcess:
@@ -161,12 +163,12 @@ def normalised_distance(labels: np.ndarray) -> np.ndarray:
 
 
 _THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-BINARY = Head("binary", 1, tuple(PostProcess(t, d) for t, d in itertools.product(_THRESHOLDS, (1, 2, 3, 5, 7))))
+BINARY = Head("binary", HEAD_CHANNELS["binary"], tuple(PostProcess(t, d) for t, d in itertools.product(_THRESHOLDS, (1, 2, 3, 5, 7))))
 # a short training leaves the interior of touching nuclei joined at middling probabilities: the
 # seeds that separate them are the most confident pixels (measured: 0.95 beat 0.7 by 0.14 mAP)
-CONTOUR = Head("contour", 3, tuple(PostProcess(t, s) for t, s in
+CONTOUR = Head("contour", HEAD_CHANNELS["contour"], tuple(PostProcess(t, s) for t, s in
                                    itertools.product(_THRESHOLDS, (0.5, 0.7, 0.8, 0.9, 0.95, 0.98))))
-DISTANCE = Head("distance", 2, tuple(PostProcess(t, s) for t, s in
+DISTANCE = Head("distance", HEAD_CHANNELS["distance"], tuple(PostProcess(t, s) for t, s in
                                      itertools.product(_THRESHOLDS, (0.2, 0.3, 0.4, 0.5, 0.6, 0.7))))
 
 
@@ -175,8 +177,7 @@ HEADS = tuple(_BY_NAME)
 
 
 def head(name: str) -> Head:
-    if name not in _BY_NAME:
-        raise ValueError(f"train.head: expected one of {', '.join(HEADS)}, got {name!r}")
+    head_channels(name)  # ValueError naming train.head and the choices
     return _BY_NAME[name]
 
 

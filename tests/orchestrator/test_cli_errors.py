@@ -120,3 +120,25 @@ def test_bad_predict_and_report_input_is_one_line_exit_2(tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and message in err[0], err
     assert sorted(os.listdir(tmp_path)) == before  # no store, no output folder
+
+
+LIGHT = """
+import sys
+from orchestrator.cli import main
+code = main(["search", sys.argv[1]])
+heavy = sorted(m for m in ("torch", "monai", "mlflow", "ray", "optuna", "aihwkit") if m in sys.modules)
+print(code, ",".join(heavy) or "none")
+"""
+
+
+def test_a_bad_config_is_refused_before_torch_mlflow_or_ray_is_imported(tmp_path):
+    # a refused config used to cost 7 s of imports (torch, MONAI, MLflow, Ray) before its one line;
+    # now the config layer needs none of them (trainers.settings, a lazy network builder)
+    import subprocess
+    import sys
+
+    (tmp_path / "c.yaml").write_text(BASE + "seed: -1\n")
+    proc = subprocess.run([sys.executable, "-c", LIGHT, str(tmp_path / "c.yaml")], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+    assert proc.stdout.split() == ["2", "none"], proc.stdout + proc.stderr[-2000:]
+    assert proc.stderr.strip() == "nasseg: error: seed: must be >= 0, got -1"

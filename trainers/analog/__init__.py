@@ -16,52 +16,12 @@ the weight noise of hardware-aware training is injected with the weight *modifie
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from trainers.typed import STRICT
-
-SIMULATORS = ("fused", "aihwkit")
-
-
-@dataclass(frozen=True)
-class HWAConfig:
-    """Hardware-aware training preset, after aihwkit's ``StandardHWATrainingPreset``.
-
-    Differences from that preset, forced by the torch tile: no ``forward.w_noise``/``ir_drop``;
-    training weight noise comes from ``modifier_std`` (additive Gaussian relative to the max
-    weight, as in Rasch et al. 2023). Tiles are square (``tile_size`` rows and columns) so the
-    static cost model counts them exactly.
-    """
-
-    __pydantic_config__ = STRICT  # read from mappings by trainers.typed.from_mapping
-
-    tile_size: int = 512
-    modifier_std: float = 0.05      # weight noise during training (relative to max |w|)
-    out_noise: float = 0.04         # additive output noise (ADC/read)
-    inp_res: float = 254.0          # DAC steps (8 bit)
-    out_res: float = 254.0          # ADC steps (8 bit)
-    out_bound: float = 10.0         # output clipping
-    clip_weights: float = 1.0       # fixed weight clip after mapping
-    learn_input_range: bool = True  # learned DAC input range (init from data)
-    g_max: float = 25.0             # PCM max conductance (uS) for the noise model
-    drift_compensation: bool = True  # global drift compensation at read-out
-    simulator: str = "fused"        # "fused" (same physics, no im2col) or "aihwkit" (its own forward)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __post_init__(self) -> None:
-        if self.simulator not in SIMULATORS:
-            raise ValueError(f"hwa.simulator: expected one of {SIMULATORS}, got {self.simulator!r}")
-        if self.tile_size < 16:
-            raise ValueError(f"hwa.tile_size: {self.tile_size} is too small (>= 16)")
-        for name in ("modifier_std", "out_noise", "out_bound", "clip_weights", "g_max"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"hwa.{name}: must be >= 0, got {getattr(self, name)}")
+from trainers.settings import SIMULATORS, HWAConfig  # noqa: F401 (HWAConfig: re-exported)
 
 
 def rpu_config(hwa: HWAConfig):
