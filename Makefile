@@ -32,7 +32,7 @@ demo: setup
 # runs once): a serial run spends most of its time waiting on subprocesses (searches, Ray, servers)
 test: setup postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=12
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 # The MLflow-server test needs PostgreSQL's server binaries (Debian package); install them when we
 # can (root with apt), otherwise that one test skips and says why.
