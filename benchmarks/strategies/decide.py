@@ -61,6 +61,32 @@ def winner(out: dict) -> tuple[str, list[str]]:
     return best, tied
 
 
+def overlaps(a: dict, b: dict) -> bool:
+    """Two strategies' evaluations-to-top-1 % bands overlap (each median inside the other's quartiles
+    counts; the rule of :func:`winner`)."""
+    ea, eb = a["evals_to_top1pct"], b["evals_to_top1pct"]
+    return ea["q25"] <= eb["median"] <= ea["q75"] or eb["q25"] <= ea["median"] <= eb["q75"]
+
+
+def target_line(out: dict) -> str | None:
+    """Issue 16's target, read off one run: the default needs at most half of random search's
+    evaluations to the top 1 % and fewer than plain TPE and local search (a difference inside the
+    bands is reported as a tie, not as a win)."""
+    s, default = out["strategies"], out["default"]
+    if default not in s or not all(k in s for k in ("random", "tpe", "local")):
+        return None
+    d = s[default]["evals_to_top1pct"]["median"]
+    parts = [f"default ({default}) {d:.1f} vs random search {s['random']['evals_to_top1pct']['median']:.1f}: "
+             + ("at most half" if d <= s["random"]["evals_to_top1pct"]["median"] / 2 else "**not** at most half")]
+    for ref in ("tpe", "local"):
+        r = s[ref]["evals_to_top1pct"]["median"]
+        verdict = "fewer" if d < r else "not fewer"
+        if overlaps(s[default], s[ref]):
+            verdict += ", inside the bands: a tie"
+        parts.append(f"vs {ref} {r:.1f}: {verdict}")
+    return "target: " + "; ".join(parts) + "."
+
+
 def results_text(found: dict) -> str:
     lines = ["## Strategy decision on both tables (decide on seeds 100-124, confirm on 200-249)", "",
              "Evaluations to the table's top 1 % (median [q25, q75]; a run that never gets there counts as budget + 1), "
@@ -79,6 +105,9 @@ def results_text(found: dict) -> str:
                     r = s["regret"]["100"]
                     cells += [band(s), f"{r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]"]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        for st in ("decide", "confirm"):
+            if st in stages and (line := target_line(stages[st])):
+                lines.append(f"\n{st}: {line}")
         for st in ("decide", "confirm"):
             if st in stages:
                 best, tied = winner(stages[st])
