@@ -3,6 +3,7 @@ over HTTP and reads back the same as with the SQLite default."""
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -61,8 +62,16 @@ def start_mlflow_server(backend: str, artifacts: Path, wait_s: int, *args: str, 
 
 
 def stop(server: subprocess.Popen) -> None:
-    server.terminate()
-    server.wait(timeout=30)
+    """Terminate the server's process group (uvicorn and its worker); kill it if it hangs (it did, on a
+    machine loaded to 8x its cores: a graceful shutdown waits for a request that never ends)."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=30)
+    except ProcessLookupError:
+        pass
 
 
 @pytest.fixture(scope="module")
