@@ -389,6 +389,8 @@ def main() -> None:
         if taus:
             out["strategies"][name]["surrogate_kendall_tau"] = {str(n): summarise(t) for n, t in sorted(taus.items())}
     out["wall_seconds"], out["workers"] = round(wall, 1), args.workers
+    out["runs_from_progress"] = len(jobs) - len(todo)
+    out["noise_floor"] = noise_floor(args)
     if args.json:
         print(json.dumps(out))
     else:
@@ -413,8 +415,10 @@ def results_text(out: dict) -> str:
              f"{t['top1pct_threshold']:.2f}); budget {out['budget']} evaluations; seeds "
              f"{out['seeds'][0]}-{out['seeds'][-1]}. Median [q25, q75] over seeds. "
              f"Plot: `benchmarks/strategies_{'nb201' if nb201 else 'nassegnet'}.png`. "
-             f"Whole run {out['wall_seconds']:.0f} s with {out['workers']} worker processes; `CPU s`: the strategy's own "
-             "time over all seeds.", "",
+             f"Whole run {out['wall_seconds']:.0f} s with {out['workers']} worker processes"
+             + (f" ({out['runs_from_progress']} of the runs read from a `--progress` file)"
+                if out.get("runs_from_progress") else "")
+             + "; `CPU s`: the strategy's own time over all seeds.", "",
              "| strategy | evaluations to top 1 % | " + " | ".join(f"regret @{m}" for m in marks) + " | CPU s |",
              "|---|---|" + "---|" * len(marks) + "---|"]
     for name, s in out["strategies"].items():
@@ -423,12 +427,27 @@ def results_text(out: dict) -> str:
         mark = " (default)" if name == out["default"] else ""
         lines.append(f"| {name}{mark} | {e['median']:.1f} [{e['q25']:.1f}, {e['q75']:.1f}] | " + " | ".join(cells)
                      + f" | {s['seconds']:.0f} |")
+    if out.get("noise_floor") is not None:
+        lines += ["", f"Noise floor of `{out['metric']}` (two training seeds of one network, median |difference|): "
+                  f"{out['noise_floor']:.2f} points, {out['noise_floor'] / max(t['best'] - t['top1pct_threshold'], 1e-9):.1f}x "
+                  "the distance from the table's best to its top-1 % threshold: a regret below it is a tie in network "
+                  "quality, and reaching the top 1 % partly chases training noise."]
     tau = out["strategies"].get(out["default"], {}).get("surrogate_kendall_tau")
     if tau:
         lines += ["", "Surrogate ranking quality (Kendall tau on up to 1,000 unseen networks): "
                   + ", ".join(f"after {n} observations {v['median']:.2f} [{v['q25']:.2f}, {v['q75']:.2f}]"
                               for n, v in tau.items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def noise_floor(args) -> float | None:
+    """NASSegNet-Bench's noise floor for ``args.metric`` in table points (how far two training seeds of
+    one network differ, median; ``nassegnet_bench/summary.json``): a regret below it is a tie."""
+    path = ROOT / "benchmarks" / "nassegnet_bench" / "summary.json"
+    if args.benchmark != "nassegnet" or not path.exists():
+        return None
+    entry = json.loads(path.read_text()).get("noise_floor", {}).get(args.metric)
+    return None if not entry else 100.0 * entry["abs_diff"]["median"]
 
 
 def plot(curves: dict, args, best: float, path: Path) -> None:
@@ -443,6 +462,10 @@ def plot(curves: dict, args, best: float, path: Path) -> None:
         med = np.median(c, axis=0)
         ax.plot(x, med, label=name + (" (default)" if name == DEFAULT else ""))
         ax.fill_between(x, np.percentile(c, 25, axis=0), np.percentile(c, 75, axis=0), alpha=0.15)
+    floor = noise_floor(args)
+    if floor is not None:
+        ax.axhline(floor, color="black", linestyle=":", linewidth=1.2,
+                   label=f"noise floor: median |seed 0 - seed 1| = {floor:.2f}")
     ax.set_yscale("log")
     ax.set_xlabel("networks evaluated")
     ax.set_ylabel(f"regret, points of {args.metric}")
