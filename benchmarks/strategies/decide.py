@@ -55,15 +55,13 @@ def winner(out: dict) -> tuple[str, list[str]]:
     s = out["strategies"]
     options = [o for o in PRODUCT if o in s]
     best = min(options, key=lambda o: s[o]["evals_to_top1pct"]["median"])
-    b = s[best]["evals_to_top1pct"]
-    tied = [o for o in options if o == best or s[o]["evals_to_top1pct"]["median"] <= b["q75"]
-            or b["median"] >= s[o]["evals_to_top1pct"]["q25"]]
+    tied = [o for o in options if o == best or overlaps(s[o], s[best])]
     return best, tied
 
 
 def overlaps(a: dict, b: dict) -> bool:
-    """Two strategies' evaluations-to-top-1 % bands overlap (each median inside the other's quartiles
-    counts; the rule of :func:`winner`)."""
+    """Two strategies' evaluations-to-top-1 % bands overlap: either median lies inside the other's
+    quartiles (the tie of :func:`winner` and of the targets)."""
     ea, eb = a["evals_to_top1pct"], b["evals_to_top1pct"]
     return ea["q25"] <= eb["median"] <= ea["q75"] or eb["q25"] <= ea["median"] <= eb["q75"]
 
