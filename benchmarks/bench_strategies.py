@@ -280,7 +280,11 @@ def append_progress(path: Path | None, key: dict, job: tuple[str, int], result: 
     if path is None:
         return
     found, tau, seconds = result
-    torn = path.exists() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+    torn = False
+    if path.exists() and path.stat().st_size > 0:
+        with path.open("rb") as f:  # the last byte only (the file grows with every run)
+            f.seek(-1, 2)
+            torn = f.read(1) != b"\n"
     with path.open("a") as f:
         f.write("\n" if torn else "")  # a line cut by a kill stays alone (and is skipped)
         f.write(json.dumps({"key": key, "strategy": job[0], "seed": job[1], "found": [float(v) for v in found],
@@ -399,7 +403,7 @@ def main() -> None:
         from benchmarks.bench_train import write_section
 
         suffix = "nb201" if args.benchmark == "analognas" else "nassegnet"
-        plot(curves, args, best, ROOT / "benchmarks" / f"strategies_{suffix}.png")
+        plot(curves, args, best, ROOT / "benchmarks" / f"strategies_{suffix}.png", out["noise_floor"])
         section = "bench_strategies" if args.benchmark == "analognas" else "bench_strategies_nassegnet"
         write_section(ROOT / "benchmarks" / "RESULTS.md", section, results_text(out))
 
@@ -450,7 +454,7 @@ def noise_floor(args) -> float | None:
     return None if not entry else 100.0 * entry["abs_diff"]["median"]
 
 
-def plot(curves: dict, args, best: float, path: Path) -> None:
+def plot(curves: dict, args, best: float, path: Path, floor: float | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -462,7 +466,6 @@ def plot(curves: dict, args, best: float, path: Path) -> None:
         med = np.median(c, axis=0)
         ax.plot(x, med, label=name + (" (default)" if name == DEFAULT else ""))
         ax.fill_between(x, np.percentile(c, 25, axis=0), np.percentile(c, 75, axis=0), alpha=0.15)
-    floor = noise_floor(args)
     if floor is not None:
         ax.axhline(floor, color="black", linestyle=":", linewidth=1.2,
                    label=f"noise floor: median |seed 0 - seed 1| = {floor:.2f}")
