@@ -242,9 +242,9 @@ class SearchConfig:
             raise ConfigError(f"space: unknown preset {space!r}; choose from {sorted(PRESETS)}")
         data["bounds"] = {**PRESETS[space].as_dict(), **_section("bounds", data.get("bounds"))}
         train = _section("train", data.get("train"))
-        if "seed" not in train and isinstance(data.get("seed"), int):  # the search's seed also seeds
-            if data["seed"] < 0:                                         # the weights and noise draws
-                raise ConfigError(f"seed: must be >= 0, got {data['seed']}")  # (named as the user wrote it)
+        # the search's seed also seeds the weights and noise draws; a negative one is left to
+        # validate(), which names it as the user wrote it (`seed:`, not `train.seed:`)
+        if "seed" not in train and isinstance(data.get("seed"), int) and data["seed"] >= 0:
             train["seed"] = data["seed"]
         data["train"] = train
         try:
