@@ -4,20 +4,41 @@ a SQLite store created and migrated safely while other processes open it too."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import sqlite_path
 
+#: how long the preflight waits for a first answer before it asks again with MLflow's own patience
+QUICK_TIMEOUT_S = 10
+
 
 def connect(tracking_uri: str) -> MlflowClient:
     """A client for ``tracking_uri`` that has answered one request (raises ConnectionError).
-    An existing SQLite store that another program is creating or migrating at this moment (a
-    search and ``mlflow ui`` started together) is waited for, as in :func:`open_store`."""
-    quick = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-    saved = {k: os.environ.get(k) for k in quick}
-    os.environ.update(quick)  # fail in seconds here; the search itself keeps MLflow's retries
+
+    A dead address fails in seconds (no retries, a short timeout). A server that took the
+    connection but answers slowly (busy, or hashing a password on every request) is alive: it is
+    asked again with MLflow's own timeout and retries, as the search itself would. An existing
+    SQLite store that another program is creating or migrating at this moment (a search and
+    ``mlflow ui`` started together) is waited for, as in :func:`open_store`."""
+    try:
+        try:
+            return _answering_client(tracking_uri, quick=True)
+        except Exception as exc:
+            if "Read timed out" not in str(exc):
+                raise
+            return _answering_client(tracking_uri, quick=False)
+    except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
+        raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {_one_line(exc)}") from None
+
+
+def _answering_client(tracking_uri: str, quick: bool) -> MlflowClient:
+    quick_env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(QUICK_TIMEOUT_S)}
+    saved = {k: os.environ.get(k) for k in quick_env}
+    if quick:
+        os.environ.update(quick_env)
     try:
         path = sqlite_path(tracking_uri)
         if path is not None and path.exists():
@@ -25,15 +46,25 @@ def connect(tracking_uri: str) -> MlflowClient:
         client = MlflowClient(tracking_uri=tracking_uri)
         client.search_experiments(max_results=1)
         return client
-    except Exception as exc:  # mlflow raises MlflowException / requests errors / sqlalchemy errors
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConnectionError(f"MLflow tracking store {tracking_uri} is unreachable: {first[:200]}") from None
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of an error, with the cause of an HTTP failure kept (urllib3 puts it last,
+    after the URL, as "(Caused by NewConnectionError('<...>: Failed to ...: Connection refused'))")."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    head, sep, cause = first.partition(" (Caused by ")
+    if not sep:
+        return first[:300]
+    kind = cause.split("(", 1)[0]
+    detail = re.split(r"(?:>|\)): ", cause)[-1].rstrip("')\"")
+    return f"{head.split(' failed with exception')[0][:150]} failed: {kind}: {detail[:150]}"
 
 
 #: SQLite errors of a store that another process is creating or migrating at the same moment

@@ -67,6 +67,10 @@ def test_mlflow_compose_is_local_only_with_auth_and_no_secrets():
     assert all(v == "" for k, v in example.items() if "PASSWORD" in k or "SECRET" in k), example
     ignored = subprocess.run(["git", "check-ignore", "-q", "deploy/mlflow/.env"], cwd=ROOT)
     assert ignored.returncode == 0  # a filled-in .env is never committed
+    # the image reads the auth settings that tests/deploy/test_mlflow_server.py runs a server with
+    docker = (ROOT / "deploy/mlflow/Dockerfile").read_text()
+    assert "COPY basic_auth.ini /etc/mlflow/basic_auth.ini" in docker
+    assert "ENV MLFLOW_AUTH_CONFIG_PATH=/etc/mlflow/basic_auth.ini" in docker
 
 
 def test_containers_run_as_non_root_with_ray_auth_on():

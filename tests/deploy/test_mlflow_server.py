@@ -19,6 +19,7 @@ from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
 from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
 CONFIG = """
@@ -66,7 +67,7 @@ def stop(server: subprocess.Popen) -> None:
     machine loaded to 8x its cores: a graceful shutdown waits for a request that never ends)."""
     try:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=5)
     except subprocess.TimeoutExpired:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
@@ -148,8 +149,10 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
     d = tmp_path_factory.mktemp("auth")
-    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t")
-    env.pop("MLFLOW_AUTH_CONFIG_PATH", None)
+    # the auth settings the compose image ships (credential cache on: without it each request of the
+    # search pays a password hash, over 10 s on a loaded 2-core machine)
+    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t",
+               MLFLOW_AUTH_CONFIG_PATH=str(ROOT / "deploy" / "mlflow" / "basic_auth.ini"))
     server, url = start_mlflow_server(f"sqlite:///{d / 'm.db'}", d / "art", 60, "--app-name", "basic-auth",
                                       cwd=d, env=env)
     yield url

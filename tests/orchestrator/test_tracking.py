@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.config import SearchConfig
@@ -113,3 +114,52 @@ def test_the_preflight_waits_for_a_store_another_program_is_migrating(tmp_path, 
     assert client.search_experiments()[0].name == "Default"
     with sqlite3.connect(db) as con:
         assert con.execute("select version_num from alembic_version").fetchone()[0] == head
+
+
+def test_the_preflight_waits_for_a_slow_server_and_names_why_a_dead_one_failed(monkeypatch):
+    # CI, stop 20: a basic-auth MLflow server on a loaded machine took over the preflight's 10 s to
+    # answer (a password hash per request) and the search was refused as "unreachable". A server
+    # that took the connection is alive: it is asked again with MLflow's own timeout. Here the
+    # quick timeout is 1 s and the server answers after 2.5 s.
+    import http.server
+    import json
+    import socket
+    import threading
+    import time
+
+    from orchestrator.tracking import store
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(2.5)
+            body = json.dumps({"experiments": []}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                self.wfile.write(body)
+            except BrokenPipeError:  # the quick request's client has given up by now
+                pass
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(store, "QUICK_TIMEOUT_S", 1)
+    try:
+        start = time.time()
+        store.connect(f"http://127.0.0.1:{server.server_address[1]}")
+        assert time.time() - start >= 2.5
+    finally:
+        server.shutdown()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    start = time.time()
+    with pytest.raises(ConnectionError) as err:
+        store.connect(f"http://127.0.0.1:{port}")
+    assert time.time() - start < 5
+    assert "\n" not in str(err.value) and str(err.value).endswith("Connection refused"), str(err.value)
