@@ -185,10 +185,13 @@ def _final(args: argparse.Namespace) -> int:
     if args.address is not None:
         cfg = cfg.with_overrides(address=args.address)
     quiet_ray_env()
-    preflight(cfg)  # the search's data is still there and decodes
-    init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)
-    check_resources_satisfiable(cfg)
-    outcome, uri, label = train_final_and_register(cfg, tracker, top_k)
+
+    def before_training() -> None:  # not when the final training finished earlier or is refused
+        preflight(cfg)  # the search's data is still there and decodes
+        init_ray(cfg.address, cfg.local_ray.num_cpus, cfg.local_ray.num_gpus)
+        check_resources_satisfiable(cfg)
+
+    outcome, uri, label = train_final_and_register(cfg, tracker, top_k, before_training)
     if not outcome.results:
         print(f"nasseg: search {cfg.name!r} has no trained trial with {', '.join(cfg.objectives)} to retrain",
               file=sys.stderr)

@@ -13,6 +13,7 @@ network (same rule as for trials) is the registered model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,9 +78,66 @@ def select_candidates(cfg: SearchConfig, tracker: Tracker, top_k: int) -> list[F
                            dict(by_id[tid].data.metrics)) for tid in chosen]
 
 
-def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> FinalOutcome:
+def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None,
+              before_training: Callable[[], None] = lambda: None) -> FinalOutcome:
     """Train the chosen networks with the final budget as Ray trials (resuming an interrupted
-    final training of this search), record them in MLflow and return their scores."""
+    final training of this search), record them in MLflow and return their scores.
+
+    A final training that already finished is read back as data, and a request for networks it
+    does not hold is refused, both without starting anything; ``before_training`` runs only when
+    there is something to train (``nasseg final`` starts Ray there)."""
+    k = cfg.final.top_k if top_k is None else top_k
+    candidates = select_candidates(cfg, tracker, k)
+    if not candidates:
+        return FinalOutcome([], None)
+    uri = f"{cfg.search_uri}/{FINAL_EXPERIMENT}"
+    saved = saved_final(uri)
+    if saved is not None:
+        check_same_candidates(saved, candidates)
+    if saved is not None and all(_finished(r) for r in saved):
+        print(f"nasseg: final training of {', '.join(c.search_trial for c in candidates)} finished earlier: "
+              f"nothing to train", flush=True)
+        results = saved
+    else:
+        before_training()
+        results = _train(cfg, tracker, candidates, uri)
+    by_trial = {c.search_trial: c for c in candidates}
+    out = []
+    for r in results:
+        request = (r.config or {}).get("request", {})
+        candidate = by_trial.get(request.get("search_trial"))
+        if candidate is None:  # a restored final training of other candidates: report what it trained
+            candidate = FinalCandidate(request["search_trial"], ArchSpec.from_json(request["arch"]), {})
+        done = _finished(r) and cfg.primary_objective in EpochReport.from_result(r.metrics).metrics
+        out.append(FinalResult(candidate, EpochReport.from_result(r.metrics).metrics if done else {}, r.checkpoint,
+                               None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
+    pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
+             for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]
+    from orchestrator.commands.report import spearman
+
+    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
+    if rho is not None:
+        tracker.log_metrics(tracker.parent_id, {"final_search_spearman": rho})
+    return FinalOutcome(sorted(out, key=lambda r: r.label), rho)
+
+
+def saved_final(uri: str) -> Any | None:
+    """The results of the final training Ray saved at ``uri`` (a ``ResultGrid``), read from its
+    experiment state without starting Ray; None when none was started there. (Ray's state is
+    cloudpickle, like what ``Tuner.restore`` reads: the storage folder is trusted, see README.)"""
+    from ray.tune import ExperimentAnalysis, ResultGrid, Tuner
+
+    if not Tuner.can_restore(uri):
+        return None
+    return ResultGrid(ExperimentAnalysis(uri))
+
+
+def _finished(result: Any) -> bool:
+    return result.error is None and EpochReport.from_result(result.metrics).final
+
+
+def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate], uri: str) -> Any:
+    """Ray Tune's final training of ``candidates`` (started, or resumed from ``uri``): its results."""
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
@@ -87,21 +145,15 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
     from orchestrator.driver.progress import ProgressView
     from orchestrator.tracking.ray_callback import FinalTracking
 
-    k = cfg.final.top_k if top_k is None else top_k
-    candidates = select_candidates(cfg, tracker, k)
-    if not candidates:
-        return FinalOutcome([], None)
     final_cfg = cfg.for_final_training()
     train = final_cfg.train
     trainable = tune.with_resources(tune.with_parameters(run_final_trial, search=final_cfg),
                                     {"cpu": cfg.resources.cpus_per_trial, "gpu": cfg.resources.gpus_per_trial})
-    uri = f"{cfg.search_uri}/{FINAL_EXPERIMENT}"
     print(f"nasseg: final training of {len(candidates)} network(s) with {train.epochs} x {train.steps_per_epoch} "
           f"steps (search trials: {cfg.train.epochs} x {cfg.train.steps_per_epoch}): "
           f"{', '.join(c.search_trial for c in candidates)}", flush=True)
     if Tuner.can_restore(uri):
         tuner = Tuner.restore(uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
-        check_same_candidates(tuner, candidates)
     else:
         requests = [{"arch": c.spec.to_json(), "search_trial": c.search_trial} for c in candidates]
         tuner = Tuner(
@@ -115,35 +167,16 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None) -> 
                            CheckpointRetention()],
                 failure_config=FailureConfig(max_failures=cfg.resources.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=None)))
-    results = tuner.fit()
-    by_trial = {c.search_trial: c for c in candidates}
-    out = []
-    for r in results:
-        request = (r.config or {}).get("request", {})
-        candidate = by_trial.get(request.get("search_trial"))
-        if candidate is None:  # a restored final training of other candidates: report what it trained
-            candidate = FinalCandidate(request["search_trial"], ArchSpec.from_json(request["arch"]), {})
-        report = EpochReport.from_result(r.metrics)
-        done = report.final and cfg.primary_objective in report.metrics and r.error is None
-        out.append(FinalResult(candidate, report.metrics if done else {}, r.checkpoint,
-                               None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
-    pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
-             for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]
-    from orchestrator.commands.report import spearman
-
-    rho = spearman([p[0] for p in pairs], [p[1] for p in pairs])
-    if rho is not None:
-        tracker.log_metrics(tracker.parent_id, {"final_search_spearman": rho})
-    return FinalOutcome(sorted(out, key=lambda r: r.label), rho)
+    return tuner.fit()
 
 
-def check_same_candidates(tuner: Any, candidates: list[FinalCandidate]) -> None:
+def check_same_candidates(saved: Any, candidates: list[FinalCandidate]) -> None:
     """A final training resumes the networks it started with; asking for networks it does not
     hold (a larger ``--top-k``, a search resumed after ``nasseg final``) is refused in one line
-    rather than silently training other networks than asked."""
+    rather than silently training other networks than asked. ``saved``: its results so far."""
     from orchestrator.config import ConfigError
 
-    held = {(r.config or {}).get("request", {}).get("search_trial") for r in tuner.get_results()}
+    held = {(r.config or {}).get("request", {}).get("search_trial") for r in saved}
     missing = [c.search_trial for c in candidates if c.search_trial not in held]
     if missing:
         raise ConfigError(f"final training of this search already holds trials {', '.join(sorted(map(str, held)))}; "

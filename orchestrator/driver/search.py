@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -138,13 +139,15 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     return outcome
 
 
-def train_final_and_register(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None):
+def train_final_and_register(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None,
+                             before_training: Callable[[], None] = lambda: None):
     """Final training of the search's best networks, then the best final network registered.
-    Returns (FinalOutcome, model URI or None, its label)."""
+    ``before_training`` runs only if something is left to train. Returns (FinalOutcome, model URI
+    or None, its label)."""
     from orchestrator.driver.final import best_final, run_final
     from orchestrator.tracking.registry import log_best_model
 
-    outcome = run_final(cfg, tracker, top_k)
+    outcome = run_final(cfg, tracker, top_k, before_training)
     chosen = best_final(cfg, outcome)
     if chosen is None:
         if outcome.results:
