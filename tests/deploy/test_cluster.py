@@ -2,9 +2,7 @@
 cluster: two raylets with their own resources), node loss mid-trial, and fake GPUs."""
 import logging
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -120,73 +118,3 @@ def test_cpu_fallback_warns_once_per_process(caplog, monkeypatch):
         assert devices == ["cuda"] * 3 and warnings == 0
     else:
         assert devices == ["cpu"] * 3 and warnings == 1
-
-
-READY_LOOP = """
-import sys, time, ray
-for _ in range(60):
-    try:
-        ray.init(sys.argv[1], logging_level="ERROR")
-        ray.shutdown()
-        break
-    except Exception:
-        time.sleep(1)
-else:
-    sys.exit("Ray Client server never became ready")
-"""
-
-
-def test_ray_client_address_runs_the_search_on_the_head(tmp_path):
-    """``--address ray://host:port``: the search runs as one task on the head node, output streams back."""
-    import os
-    import signal
-    import socket
-
-    from tests.deploy.test_mlflow_server import free_port, start_mlflow_server
-
-    gcs, client_port = free_port(), free_port()
-    # a `ray start` cluster with Ray's token authentication on (Ray 2.60 enables it by default only
-    # for local clusters); head, readiness probe and driver share the token file ~/.ray/auth_token
-    env = env_for(tmp_path, RAY_AUTH_MODE="token")
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(gcs), "--ray-client-server-port",
-                             str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],
-                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    server = None
-    try:
-        server, uri = start_mlflow_server(f"sqlite:///{tmp_path / 'm.db'}", tmp_path / "art", 60, cwd=tmp_path)
-        for _ in range(60):  # wait for the Ray client server
-            try:
-                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(1)
-        # the port answers before the client server can serve ("Initialization failure from server"
-        # made this test flaky): wait until a real Ray Client session opens
-        ready = subprocess.run([sys.executable, "-c", READY_LOOP, f"ray://127.0.0.1:{client_port}"], env=env,
-                               capture_output=True, text=True, timeout=150)
-        assert ready.returncode == 0, ready.stderr[-2000:]
-        (tmp_path / "c.yaml").write_text("name: client\ntrials: 2\n"
-                                         "resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
-                                         + TINY.replace("epochs: 3", "epochs: 2"))
-        lite = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert lite.returncode == 2 and "use an MLflow server" in lite.stderr  # sqlite is not on the head
-        proc = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}",
-                                        "--tracking-uri", uri, "--storage", str(tmp_path / "runs")],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "search 'client' finished: 2 trials (2 trained" in proc.stdout + proc.stderr
-        client = MlflowClient(uri)
-        assert len(trials_of(client, "client")) == 2
-        assert len(client.search_model_versions("name = 'nasseg-client'")) == 1
-    finally:
-        for p in (head, server):
-            if p is None:
-                continue
-            try:
-                os.killpg(p.pid, signal.SIGTERM)  # the process groups: ray's daemons, mlflow's workers
-            except ProcessLookupError:
-                pass
-            p.wait(timeout=60)

@@ -1,5 +1,6 @@
-"""A real MLflow tracking server on loopback with PostgreSQL as its backend store: a search logs
-over HTTP and reads back the same as with the SQLite default."""
+"""A real MLflow tracking server on loopback, as deploy/mlflow runs it (PostgreSQL backend store, artifact
+proxy, basic authentication): a search logs over HTTP and reads back the same as with the SQLite
+default; credentials come from MLflow's env vars only."""
 import glob
 import os
 import shutil
@@ -102,11 +103,29 @@ def postgres(tmp_path_factory):
     shutil.rmtree(root, ignore_errors=True)
 
 
+#: the admin's credentials on the shared server, as users pass them (MLflow's env vars)
+ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-pw-for-tests"}
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(postgres, tmp_path_factory):
-    server, url = start_mlflow_server(postgres, tmp_path_factory.mktemp("artifacts"), 90)
+    """One server for every test here, as a team would run it (deploy/mlflow): PostgreSQL as
+    backend store, an artifact proxy, basic authentication with the auth settings the compose
+    image ships (credential cache on: without it each request of a search pays a password hash,
+    over 10 s on a loaded 2-core machine)."""
+    d = tmp_path_factory.mktemp("server")
+    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN["MLFLOW_TRACKING_PASSWORD"],
+               MLFLOW_FLASK_SERVER_SECRET_KEY="t", MLFLOW_AUTH_CONFIG_PATH=str(ROOT / "deploy/mlflow/basic_auth.ini"))
+    server, url = start_mlflow_server(postgres, d / "artifacts", 90, "--app-name", "basic-auth", cwd=d, env=env)
     yield url
     stop(server)
+
+
+@pytest.fixture
+def as_admin(monkeypatch):
+    """This process's MLflow clients send the admin's credentials."""
+    for k, v in ADMIN.items():
+        monkeypatch.setenv(k, v)
 
 
 def summary(client, name):
@@ -118,7 +137,7 @@ def summary(client, name):
     return rows, len(parent), sorted(k for k in parent[0].data.params)
 
 
-def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, migrated_store):
+def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, tmp_path, migrated_store):
     for sub, uri in (("http", mlflow_server), ("sqlite", None)):
         d = tmp_path / sub
         d.mkdir()
@@ -126,7 +145,8 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, 
             copy_store(migrated_store, d)
         (d / "c.yaml").write_text(CONFIG)
         args = ["search", "c.yaml"] + (["--tracking-uri", uri] if uri else [])
-        proc = subprocess.run(NASSEG + args, cwd=d, env=env_for(d), capture_output=True, text=True, timeout=400)
+        proc = subprocess.run(NASSEG + args, cwd=d, env=env_for(d, **ADMIN), capture_output=True, text=True,
+                              timeout=400)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     http = MlflowClient(mlflow_server)
     lite = MlflowClient(f"sqlite:///{tmp_path / 'sqlite' / 'mlflow.db'}")
@@ -146,38 +166,99 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, tmp_path, 
     assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
 
 
-@pytest.fixture(scope="module")
-def auth_server(tmp_path_factory):
-    d = tmp_path_factory.mktemp("auth")
-    # the auth settings the compose image ships (credential cache on: without it each request of the
-    # search pays a password hash, over 10 s on a loaded 2-core machine)
-    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD="admin-pw-for-tests", MLFLOW_FLASK_SERVER_SECRET_KEY="t",
-               MLFLOW_AUTH_CONFIG_PATH=str(ROOT / "deploy" / "mlflow" / "basic_auth.ini"))
-    server, url = start_mlflow_server(f"sqlite:///{d / 'm.db'}", d / "art", 60, "--app-name", "basic-auth",
-                                      cwd=d, env=env)
-    yield url
-    stop(server)
-
-
-def test_credentials_come_from_mlflow_env_vars_only(auth_server, tmp_path):
+def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path):
     (tmp_path / "c.yaml").write_text(CONFIG.replace("trials: 3", "trials: 1").replace("name: server", "name: auth"))
     start = time.time()
-    denied = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", auth_server], cwd=tmp_path,
+    denied = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", mlflow_server], cwd=tmp_path,
                             env=env_for(tmp_path), capture_output=True, text=True, timeout=60)
     assert denied.returncode == 2 and time.time() - start < 30
     assert denied.stderr.strip().startswith("nasseg: error: MLflow tracking store") and "401" in denied.stderr
     # (credentials inside the URI are refused without echo: tests/orchestrator/test_cli_errors.py)
-    ok = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", auth_server], cwd=tmp_path,
-                        env=env_for(tmp_path, MLFLOW_TRACKING_USERNAME="admin",
-                                    MLFLOW_TRACKING_PASSWORD="admin-pw-for-tests"),
-                        capture_output=True, text=True, timeout=300)
+    ok = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", mlflow_server], cwd=tmp_path,
+                        env=env_for(tmp_path, **ADMIN), capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stdout[-2000:] + ok.stderr[-2000:]
-    assert "admin-pw-for-tests" not in ok.stdout + ok.stderr
-    client_env = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-pw-for-tests"}
-    os.environ.update(client_env)
+    assert ADMIN["MLFLOW_TRACKING_PASSWORD"] not in ok.stdout + ok.stderr
+    client = MlflowClient(mlflow_server)
+    with pytest.raises(Exception, match="401"):
+        client.search_experiments()  # this process has no credentials
+    os.environ.update(ADMIN)
     try:
-        client = MlflowClient(auth_server)
         assert len(runs_of(client, "auth", "search")) == 1 and len(runs_of(client, "auth", "trial")) >= 1
     finally:
-        for k in client_env:
+        for k in ADMIN:
             os.environ.pop(k)
+
+
+#: the Ray Client search (final training off: tested in tests/orchestrator/test_search_e2e.py)
+RAY_CLIENT_CONFIG = """
+name: client
+trials: 2
+resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
+data: synthetic:6
+val_fraction: 0.34
+seed: 2
+objectives: [dice_1d]
+scheduler: {enabled: false}
+prescreen: {candidates: 1, min_observations: 100}
+train: {epochs: 2, steps_per_epoch: 3, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
+final: {top_k: 0}
+"""
+
+
+READY_LOOP = """
+import sys, time, ray
+for _ in range(60):
+    try:
+        ray.init(sys.argv[1], logging_level="ERROR")
+        ray.shutdown()
+        break
+    except Exception:
+        time.sleep(1)
+else:
+    sys.exit("Ray Client server never became ready")
+"""
+
+
+def test_ray_client_address_runs_the_search_on_the_head(mlflow_server, as_admin, tmp_path):
+    """``--address ray://host:port``: the search runs as one task on the head node, output streams
+    back; it logs to the team's server with the credentials the head node holds (MLflow's env vars)."""
+    gcs, client_port = free_port(), free_port()
+    # a `ray start` cluster with Ray's token authentication on (Ray 2.60 enables it by default only
+    # for local clusters); head, readiness probe and driver share the token file ~/.ray/auth_token
+    env = env_for(tmp_path, RAY_AUTH_MODE="token", **ADMIN)
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(gcs), "--ray-client-server-port",
+                             str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        for _ in range(60):  # wait for the Ray client server
+            try:
+                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(1)
+        # the port answers before the client server can serve ("Initialization failure from server"
+        # made this test flaky): wait until a real Ray Client session opens
+        ready = subprocess.run([sys.executable, "-c", READY_LOOP, f"ray://127.0.0.1:{client_port}"], env=env,
+                               capture_output=True, text=True, timeout=150)
+        assert ready.returncode == 0, ready.stderr[-2000:]
+        (tmp_path / "c.yaml").write_text(RAY_CLIENT_CONFIG)
+        lite = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert lite.returncode == 2 and "use an MLflow server" in lite.stderr  # sqlite is not on the head
+        proc = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}",
+                                        "--tracking-uri", mlflow_server, "--storage", str(tmp_path / "runs")],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert "search 'client' finished: 2 trials (2 trained" in proc.stdout + proc.stderr
+        client = MlflowClient(mlflow_server)
+        trials = [r for r in runs_of(client, "client", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
+        assert len(trials) == 2
+        assert len(client.search_model_versions("name = 'nasseg-client'")) == 1
+    finally:
+        try:
+            os.killpg(head.pid, signal.SIGTERM)  # the process group: ray's daemons
+        except ProcessLookupError:
+            pass
+        head.wait(timeout=60)
