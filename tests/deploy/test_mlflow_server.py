@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+from tests.deploy.test_cluster import TINY
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
 from tests.stores import copy_store
 
@@ -190,19 +191,8 @@ def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path):
 
 
 #: the Ray Client search (final training off: tested in tests/orchestrator/test_search_e2e.py)
-RAY_CLIENT_CONFIG = """
-name: client
-trials: 2
-resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
-data: synthetic:6
-val_fraction: 0.34
-seed: 2
-objectives: [dice_1d]
-scheduler: {enabled: false}
-prescreen: {candidates: 1, min_observations: 100}
-train: {epochs: 2, steps_per_epoch: 3, batch_size: 4, patch_size: 32, drift_reps: 1, drift_times: [1, 86400]}
-final: {top_k: 0}
-"""
+RAY_CLIENT_CONFIG = ("name: client\ntrials: 2\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
+                     + TINY.replace("epochs: 3", "epochs: 2"))
 
 
 READY_LOOP = """
