@@ -112,7 +112,24 @@ def results_text(found: dict) -> str:
                 lines.append(f"\n{st} ({len(stages[st]['seeds'])} seeds): fewest evaluations {best}; tied with it: "
                              f"{', '.join(tied)}; choice by the rule: **{next(o for o in PRODUCT if o in tied)}**.")
         lines.append("")
+    lines += [overall_line(found), ""]
     return "\n".join(lines) + "\n"
+
+
+def overall_choice(found: dict) -> tuple[list[str], str | None, int]:
+    """The product options tied with the best on every run present (each benchmark, metric and seed
+    set), the simplest of them (None: no option is tied everywhere), and the number of runs."""
+    sets = [winner(out)[1] for stages in found.values() for out in stages.values()]
+    everywhere = [o for o in PRODUCT if sets and all(o in tied for tied in sets)]
+    return everywhere, (everywhere[0] if everywhere else None), len(sets)
+
+
+def overall_line(found: dict) -> str:
+    everywhere, choice, n = overall_choice(found)
+    if choice is None:
+        return f"**The default by the rule, over all {n} runs:** no option is tied with the best on every run."
+    return (f"**The default by the rule, over all {n} runs:** tied with the best on every run: "
+            f"{', '.join(everywhere)}; the simplest: **{choice}**.")
 
 
 def main() -> None:

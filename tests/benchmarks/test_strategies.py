@@ -115,3 +115,22 @@ def test_a_rerun_with_a_progress_file_skips_the_finished_seeds(tmp_path):
     assert again["strategies"] == {k: {**v, "seconds": again["strategies"][k]["seconds"]}
                                    for k, v in first["strategies"].items()}
     assert len(progress.read_text().splitlines()) == 8  # nothing appended
+
+
+def test_the_default_is_the_simplest_option_tied_with_the_best_on_every_run():
+    # decide.py's rule over several runs: an option counts only if its band overlaps the best
+    # one's on every run; here plain TPE ties on the first run and falls behind on the second
+    from benchmarks.strategies.decide import overall_choice
+
+    def out(**medians_and_bands):
+        return {"strategies": {k: {"evals_to_top1pct": {"median": m, "q25": lo, "q75": hi}}
+                               for k, (m, lo, hi) in medians_and_bands.items()}}
+
+    first = out(tpe=(30, 20, 50), **{"tpe+prescreen": (32, 20, 60), "gp-encoded": (28, 20, 40),
+                                     "gp-encoded+prescreen": (27, 20, 45)})
+    second = out(tpe=(71, 36, 101), **{"tpe+prescreen": (47, 22, 84), "gp-encoded": (29, 19, 42),
+                                       "gp-encoded+prescreen": (26, 21, 39)})
+    everywhere, choice, n = overall_choice({("nb201", "m"): {"decide": first}, ("nassegnet", "m"): {"confirm": second}})
+    assert n == 2 and everywhere == ["tpe+prescreen", "gp-encoded", "gp-encoded+prescreen"] and choice == "tpe+prescreen"
+    _, choice, _ = overall_choice({("nb201", "m"): {"decide": first}})
+    assert choice == "tpe"
