@@ -9,8 +9,8 @@ Nothing repeats an evaluated network. Strategies:
 - ``tpe``: nasseg's searcher (``PrescreenSearcher``) with ``sampler: tpe`` (Optuna TPE, repeats
   replaced by random draws) and one candidate per trial, i.e. without prescreening;
 - ``tpe+prescreen``: the same searcher drawing ``--candidates`` candidates per trial once its
-  XGBoost surrogate has 10 observations, evaluating only the best-ranked (nasseg's default:
-  ``sampler: tpe``, ``prescreen.candidates: 4``; chosen by ``strategies/decide.py``);
+  XGBoost surrogate has 10 observations, evaluating only the best-ranked (nasseg's default until
+  this benchmark showed the GP variants ahead);
 - ``evolution``: regularized evolution (Real et al. 2019; AnalogNAS's own strategy): population
   20, tournament of 5, one edge mutated, oldest removed;
 - ``gp``: Optuna's ``GPSampler`` (Gaussian-process Bayesian optimisation over the 6 categorical
@@ -19,7 +19,7 @@ Nothing repeats an evaluated network. Strategies:
   the space's encoding, expected improvement over uniform draws and mutations of the best), one
   candidate per trial. Unlike Optuna's GPSampler it also models NASSegNet's conditional stages;
 - ``gp-encoded+prescreen``: the same with ``--candidates`` GP proposals per trial, ranked by the
-  XGBoost surrogate (nasseg's default before ``strategies/decide.py``'s decision).
+  XGBoost surrogate (nasseg's default: ``sampler: gp``, ``prescreen.candidates: 4``).
 
 Seeds run in ``--workers`` processes (default: one per CPU); ``seconds`` is the CPU time a
 strategy spent over all seeds (the table lookups cost nothing: it is the searcher's own time).
@@ -53,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT = "tpe+prescreen"   # nasseg's default: sampler tpe, prescreen.candidates 4 (strategies/decide.py)
+DEFAULT = "gp-encoded+prescreen"   # nasseg's default: sampler gp, prescreen.candidates 4
 MARKS = (10, 25, 50, 100)
 NASSEGNET_TABLE = ROOT / "benchmarks" / "nassegnet_bench" / "table.jsonl.gz"
 NASSEGNET_CONFIG = ROOT / "benchmarks" / "nassegnet_bench" / "table.yaml"

@@ -129,7 +129,7 @@ class SearchConfig:
     warm_start: str | None = None       # earlier results that pre-fit the sampler and surrogate: an MLflow
                                         # experiment's name, or table:PATH (a results table)
     evaluator: str = "training"         # how trials are evaluated: training | table:PATH (replay)
-    sampler: str = "tpe"                # what proposes networks: tpe (Optuna) | gp (orchestrator.strategy.gp) | grid
+    sampler: str = "gp"                 # what proposes networks: gp (orchestrator.strategy.gp) | tpe (Optuna)
 
     # -- derived ----------------------------------------------------------------------------
     def nasseg_space(self) -> NASSegSpace:

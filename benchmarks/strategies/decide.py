@@ -38,6 +38,7 @@ def runs() -> dict[tuple[str, str], dict[str, dict]]:
         if not text:
             continue  # a run still writing
         out = json.loads(text.splitlines()[-1])
+        out["file_stem"] = path.stem
         stage = path.stem.rsplit("_", 1)[1]
         found.setdefault((out.get("benchmark", "analognas"), out["metric"]), {})[stage] = out
     return found
@@ -115,6 +116,9 @@ def results_text(found: dict) -> str:
             if st in stages and (line := target_line(stages[st])):
                 lines.append(f"\n{st}: {line}")
         for st in ("decide", "confirm"):
+            if st in stages and (line := rank_test_line(stages[st])):
+                lines.append(f"\n{st}: {line}")
+        for st in ("decide", "confirm"):
             if st in stages:
                 best, tied = winner(stages[st])
                 lines.append(f"\n{st} ({len(stages[st]['seeds'])} seeds): fewest evaluations {best}; tied with it: "
@@ -122,6 +126,50 @@ def results_text(found: dict) -> str:
         lines.append("")
     lines += [overall_line(found), ""]
     return "\n".join(lines) + "\n"
+
+
+def evals_per_seed(out: dict) -> dict[str, list[int]] | None:
+    """Each strategy's evaluations to the top 1 % per seed, from the run's progress file
+    (``progress/<file stem>.jsonl``, written by ``bench_strategies.py --progress``); None without one."""
+    path = HERE / "progress" / f"{out.get('file_stem', '')}.jsonl"
+    if not path.exists():
+        return None
+    top1, budget, seeds = out["table"]["top1pct_threshold"], out["budget"], set(out["seeds"])
+    evals: dict[str, list[int]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line) if line.strip() else None
+        if row is None or row["seed"] not in seeds or row["key"].get("metric") != out["metric"]:
+            continue
+        hit = next((i + 1 for i, v in enumerate(_running_max(row["found"])) if v >= top1), budget + 1)
+        evals.setdefault(row["strategy"], []).append(hit)
+    return evals
+
+
+def _running_max(values: list[float]) -> list[float]:
+    out, best = [], float("-inf")
+    for v in values:
+        best = max(best, v)
+        out.append(best)
+    return out
+
+
+def rank_test_line(out: dict) -> str | None:
+    """A second reading of one run, beside the bands: Mann-Whitney U tests (two-sided) of nasseg's
+    default against the other product options and against random search, on the per-seed
+    evaluations to the top 1 %. (The seeds do not pair runs of different strategies: unpaired test.)"""
+    from scipy.stats import mannwhitneyu
+
+    from benchmarks.bench_strategies import DEFAULT
+
+    evals = evals_per_seed(out)
+    if not evals or DEFAULT not in evals:
+        return None
+    parts = []
+    for other in [o for o in PRODUCT if o != DEFAULT and o in evals] + ["random"]:
+        if other in evals:
+            p = mannwhitneyu(evals[DEFAULT], evals[other]).pvalue
+            parts.append(f"vs {other} p = {p:.3f}")
+    return f"rank test of the default ({DEFAULT}), Mann-Whitney U: " + "; ".join(parts) + "."
 
 
 def overall_choice(found: dict) -> tuple[list[str], str | None, int]:
@@ -135,9 +183,10 @@ def overall_choice(found: dict) -> tuple[list[str], str | None, int]:
 def overall_line(found: dict) -> str:
     everywhere, choice, n = overall_choice(found)
     if choice is None:
-        return f"**The default by the rule, over all {n} runs:** no option is tied with the best on every run."
-    return (f"**The default by the rule, over all {n} runs:** tied with the best on every run: "
-            f"{', '.join(everywhere)}; the simplest: **{choice}**.")
+        return f"**The default by the band rule, over all {n} runs:** no option is tied with the best on every run."
+    return (f"**The default by the band rule, over all {n} runs:** tied with the best on every run: "
+            f"{', '.join(everywhere)}; the simplest: **{choice}**. (Read beside the rank tests above; "
+            f"README \"The search strategy\" says what nasseg's default is and why.)")
 
 
 def main() -> None:

@@ -147,7 +147,7 @@ def test_every_field_is_read_from_the_mapping_and_none_is_dropped(tmp_path):
               "train": {"epochs": 3}, "prescreen": {"candidates": 2}, "final": {"top_k": 1},
               "resources": {"retries": 0}, "scheduler": {"enabled": False}, "local_ray": {"num_cpus": 1},
               "address": "auto", "tracking_uri": "sqlite:////tmp/x.db", "storage": "/tmp/s", "warm_start": "exp",
-              "evaluator": f"table:{table}", "sampler": "gp"}
+              "evaluator": f"table:{table}", "sampler": "tpe"}
     assert set(values) == {f.name for f in fields(SearchConfig)}, "give the new field a value here"
     cfg, default = SearchConfig.from_dict(values), SearchConfig()
     assert [f.name for f in fields(SearchConfig) if getattr(cfg, f.name) == getattr(default, f.name)] == []
