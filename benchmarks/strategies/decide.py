@@ -128,10 +128,10 @@ def results_text(found: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evals_per_seed(out: dict) -> dict[str, list[int]] | None:
+def evals_per_seed(out: dict, folder: Path = HERE / "progress") -> dict[str, list[int]] | None:
     """Each strategy's evaluations to the top 1 % per seed, from the run's progress file
-    (``progress/<file stem>.jsonl``, written by ``bench_strategies.py --progress``); None without one."""
-    path = HERE / "progress" / f"{out.get('file_stem', '')}.jsonl"
+    (``<folder>/<file stem>.jsonl``, written by ``bench_strategies.py --progress``); None without one."""
+    path = folder / f"{out.get('file_stem', '')}.jsonl"
     if not path.exists():
         return None
     top1, budget, seeds = out["table"]["top1pct_threshold"], out["budget"], set(out["seeds"])
@@ -153,7 +153,7 @@ def _running_max(values: list[float]) -> list[float]:
     return out
 
 
-def rank_test_line(out: dict) -> str | None:
+def rank_test_line(out: dict, folder: Path = HERE / "progress") -> str | None:
     """A second reading of one run, beside the bands: Mann-Whitney U tests (two-sided) of nasseg's
     default against the other product options and against random search, on the per-seed
     evaluations to the top 1 %. (The seeds do not pair runs of different strategies: unpaired test.)"""
@@ -161,7 +161,7 @@ def rank_test_line(out: dict) -> str | None:
 
     from benchmarks.bench_strategies import DEFAULT
 
-    evals = evals_per_seed(out)
+    evals = evals_per_seed(out, folder)
     if not evals or DEFAULT not in evals:
         return None
     parts = []

@@ -134,3 +134,25 @@ def test_the_default_is_the_simplest_option_tied_with_the_best_on_every_run():
     assert n == 2 and everywhere == ["tpe+prescreen", "gp-encoded", "gp-encoded+prescreen"] and choice == "tpe+prescreen"
     _, choice, _ = overall_choice({("nb201", "m"): {"decide": first}})
     assert choice == "tpe"
+
+
+def test_the_rank_test_reads_each_seeds_evaluations_from_the_progress_file(tmp_path):
+    import json
+
+    from benchmarks.bench_strategies import DEFAULT
+    from benchmarks.strategies.decide import evals_per_seed, rank_test_line
+
+    key = {"metric": "m"}
+    rows = []
+    for seed in range(8):  # the default reaches the top (>= 9) at evaluation 2, random search never
+        rows.append({"key": key, "strategy": DEFAULT, "seed": seed, "found": [1.0, 9.5, 3.0]})
+        rows.append({"key": key, "strategy": "random", "seed": seed, "found": [1.0, 2.0, 8.0]})
+    rows.append({"key": {"metric": "other"}, "strategy": "random", "seed": 0, "found": [9.9]})  # another run
+    (tmp_path / "run_decide.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = {"file_stem": "run_decide", "metric": "m", "budget": 3, "seeds": list(range(8)),
+           "table": {"top1pct_threshold": 9.0}}
+    evals = evals_per_seed(out, tmp_path)
+    assert evals == {DEFAULT: [2] * 8, "random": [4] * 8}  # never: budget + 1
+    line = rank_test_line(out, tmp_path)
+    assert line.startswith(f"rank test of the default ({DEFAULT})") and "vs random p = 0.000" in line
+    assert evals_per_seed({**out, "file_stem": "missing"}, tmp_path) is None
