@@ -77,9 +77,10 @@ def target_line(out: dict) -> str | None:
     s = out["strategies"]
     if not all(k in s for k in ("random", "tpe", "local")):
         return None
+    stated = [("default", DEFAULT)] + ([("default when run", out["default"])] if out["default"] != DEFAULT else [])
     lines = []
-    for label, default in (("default", DEFAULT), ("default when run", out["default"])):
-        if default not in s or (label != "default" and default == DEFAULT):
+    for label, default in stated:
+        if default not in s:
             continue
         d = s[default]["evals_to_top1pct"]["median"]
         parts = [f"{label} ({default}) {d:.1f} vs random search {s['random']['evals_to_top1pct']['median']:.1f}: "
@@ -131,6 +132,8 @@ def results_text(found: dict) -> str:
 def evals_per_seed(out: dict, folder: Path = HERE / "progress") -> dict[str, list[int]] | None:
     """Each strategy's evaluations to the top 1 % per seed, from the run's progress file
     (``<folder>/<file stem>.jsonl``, written by ``bench_strategies.py --progress``); None without one."""
+    from benchmarks.bench_strategies import evals_to_top1
+
     path = folder / f"{out.get('file_stem', '')}.jsonl"
     if not path.exists():
         return None
@@ -140,17 +143,8 @@ def evals_per_seed(out: dict, folder: Path = HERE / "progress") -> dict[str, lis
         row = json.loads(line) if line.strip() else None
         if row is None or row["seed"] not in seeds or row["key"].get("metric") != out["metric"]:
             continue
-        hit = next((i + 1 for i, v in enumerate(_running_max(row["found"])) if v >= top1), budget + 1)
-        evals.setdefault(row["strategy"], []).append(hit)
+        evals.setdefault(row["strategy"], []).append(evals_to_top1(row["found"], top1, budget))
     return evals
-
-
-def _running_max(values: list[float]) -> list[float]:
-    out, best = [], float("-inf")
-    for v in values:
-        best = max(best, v)
-        out.append(best)
-    return out
 
 
 def rank_test_line(out: dict, folder: Path = HERE / "progress") -> str | None:
@@ -164,11 +158,8 @@ def rank_test_line(out: dict, folder: Path = HERE / "progress") -> str | None:
     evals = evals_per_seed(out, folder)
     if not evals or DEFAULT not in evals:
         return None
-    parts = []
-    for other in [o for o in PRODUCT if o != DEFAULT and o in evals] + ["random"]:
-        if other in evals:
-            p = mannwhitneyu(evals[DEFAULT], evals[other]).pvalue
-            parts.append(f"vs {other} p = {p:.3f}")
+    others = [o for o in (*PRODUCT, "random") if o != DEFAULT and o in evals]
+    parts = [f"vs {o} p = {mannwhitneyu(evals[DEFAULT], evals[o]).pvalue:.3f}" for o in others]
     return f"rank test of the default ({DEFAULT}), Mann-Whitney U: " + "; ".join(parts) + "."
 
 

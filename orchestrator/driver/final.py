@@ -100,7 +100,7 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None,
         results = saved
     else:
         before_training()
-        results = _train(cfg, tracker, candidates, uri)
+        results = _train(cfg, tracker, candidates, uri, resume=saved is not None)
     by_trial = {c.search_trial: c for c in candidates}
     out = []
     for r in results:
@@ -108,8 +108,9 @@ def run_final(cfg: SearchConfig, tracker: Tracker, top_k: int | None = None,
         candidate = by_trial.get(request.get("search_trial"))
         if candidate is None:  # a restored final training of other candidates: report what it trained
             candidate = FinalCandidate(request["search_trial"], ArchSpec.from_json(request["arch"]), {})
-        done = _finished(r) and cfg.primary_objective in EpochReport.from_result(r.metrics).metrics
-        out.append(FinalResult(candidate, EpochReport.from_result(r.metrics).metrics if done else {}, r.checkpoint,
+        report = EpochReport.from_result(r.metrics)
+        done = r.error is None and report.final and cfg.primary_objective in report.metrics
+        out.append(FinalResult(candidate, report.metrics if done else {}, r.checkpoint,
                                None if done else (str(r.error).strip().splitlines() or ["no final score"])[-1][:300]))
     pairs = [(r.candidate.search_scores[cfg.primary_objective], r.final_scores[cfg.primary_objective])
              for r in out if r.final_scores and cfg.primary_objective in r.candidate.search_scores]
@@ -136,8 +137,10 @@ def _finished(result: Any) -> bool:
     return result.error is None and EpochReport.from_result(result.metrics).final
 
 
-def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate], uri: str) -> Any:
-    """Ray Tune's final training of ``candidates`` (started, or resumed from ``uri``): its results."""
+def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate], uri: str,
+           resume: bool) -> Any:
+    """Ray Tune's final training of ``candidates`` (started, or with ``resume`` continued from
+    ``uri``): its results."""
     from ray import tune
     from ray.tune import CheckpointConfig, FailureConfig, RunConfig, TuneConfig, Tuner
 
@@ -152,7 +155,7 @@ def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate]
     print(f"nasseg: final training of {len(candidates)} network(s) with {train.epochs} x {train.steps_per_epoch} "
           f"steps (search trials: {cfg.train.epochs} x {cfg.train.steps_per_epoch}): "
           f"{', '.join(c.search_trial for c in candidates)}", flush=True)
-    if Tuner.can_restore(uri):
+    if resume:
         tuner = Tuner.restore(uri, trainable=trainable, resume_unfinished=True, resume_errored=True)
     else:
         requests = [{"arch": c.spec.to_json(), "search_trial": c.search_trial} for c in candidates]

@@ -36,7 +36,7 @@ def connect(tracking_uri: str) -> MlflowClient:
 
 def _answering_client(tracking_uri: str, quick: bool) -> MlflowClient:
     quick_env = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": str(QUICK_TIMEOUT_S)}
-    saved = {k: os.environ.get(k) for k in quick_env}
+    saved = {k: os.environ.get(k) for k in quick_env} if quick else {}
     if quick:
         os.environ.update(quick_env)
     try:

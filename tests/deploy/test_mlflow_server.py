@@ -167,7 +167,7 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, 
     assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
 
 
-def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path):
+def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path, monkeypatch):
     (tmp_path / "c.yaml").write_text(CONFIG.replace("trials: 3", "trials: 1").replace("name: server", "name: auth"))
     start = time.time()
     denied = subprocess.run(NASSEG + ["search", "c.yaml", "--tracking-uri", mlflow_server], cwd=tmp_path,
@@ -182,12 +182,9 @@ def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path):
     client = MlflowClient(mlflow_server)
     with pytest.raises(Exception, match="401"):
         client.search_experiments()  # this process has no credentials
-    os.environ.update(ADMIN)
-    try:
-        assert len(runs_of(client, "auth", "search")) == 1 and len(runs_of(client, "auth", "trial")) >= 1
-    finally:
-        for k in ADMIN:
-            os.environ.pop(k)
+    for k, v in ADMIN.items():
+        monkeypatch.setenv(k, v)
+    assert len(runs_of(client, "auth", "search")) == 1 and len(runs_of(client, "auth", "trial")) >= 1
 
 
 #: the Ray Client search (final training off: tested in tests/orchestrator/test_search_e2e.py)
