@@ -27,3 +27,12 @@ def migrated_store(tmp_path_factory):
     from tests.stores import create_store
 
     return create_store(tmp_path_factory.mktemp("store") / "template.db")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow modules (real searches, servers, clusters, training) first, the quick ones after, in
+    collection order otherwise: with ``make test``'s ``-n 2 --dist loadfile --no-loadscope-reorder``
+    the long modules start at once and the short ones fill the gaps at the end. (xdist's default
+    order, by number of tests, started the three-test server module last, on one worker, while the
+    other had nothing left.)"""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: False (slow) first

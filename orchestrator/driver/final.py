@@ -146,6 +146,7 @@ def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate]
 
     from orchestrator.driver.checkpoints import CheckpointRetention
     from orchestrator.driver.progress import ProgressView
+    from orchestrator.driver.ray_setup import result_loggers
     from orchestrator.tracking.ray_callback import FinalTracking
 
     final_cfg = cfg.for_final_training()
@@ -167,7 +168,7 @@ def _train(cfg: SearchConfig, tracker: Tracker, candidates: list[FinalCandidate]
                 name=FINAL_EXPERIMENT, storage_path=cfg.search_uri, verbose=0,
                 callbacks=[FinalTracking(tracker, train), ProgressView(len(candidates), cfg.primary_objective,
                                                                        what="final trainings"),
-                           CheckpointRetention()],
+                           CheckpointRetention(), *result_loggers()],
                 failure_config=FailureConfig(max_failures=cfg.resources.retries),
                 checkpoint_config=CheckpointConfig(num_to_keep=None)))
     return tuner.fit()

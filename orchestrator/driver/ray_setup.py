@@ -24,9 +24,22 @@ def quiet_ray_env() -> None:
     # the experiment snapshot (trials, searcher state) a resume reads: at most 2 s old instead of
     # Ray's "auto" (>= 10 s), so a killed driver loses a few seconds of trials, not tens
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    # Ray Tune's per-trial result files are written by the loggers of result_loggers(); this stops
+    # Ray adding its TensorBoard logger as well (MLflow holds the curves; tensorboardX costs each
+    # driver ~3 s of imports and an event-file write per result)
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def result_loggers() -> list:
+    """Ray Tune's CSV and JSON result files of each trial, which ``ExperimentAnalysis`` (and so
+    ``nasseg final``'s reading of a finished final training) reads back: the loggers Ray would add
+    by itself, minus TensorBoard (see :func:`quiet_ray_env`)."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
 
 
 def _drop_trial_failure_records(record: logging.LogRecord) -> bool:

@@ -35,6 +35,7 @@ def new_tuner(cfg: SearchConfig, tracker: Tracker) -> Any:
 
     from orchestrator.driver.checkpoints import CheckpointRetention
     from orchestrator.driver.progress import ProgressView
+    from orchestrator.driver.ray_setup import result_loggers
     from orchestrator.strategy.searcher import PrescreenSearcher
     from orchestrator.strategy.warm_start import apply_warm_start, load_warm_start
     from orchestrator.tracking.ray_callback import MLflowTracking
@@ -59,7 +60,7 @@ def new_tuner(cfg: SearchConfig, tracker: Tracker) -> Any:
             name=cfg.name, storage_path=cfg.storage_uri, verbose=0,
             # every checkpoint is kept for Ray; CheckpointRetention deletes the superseded ones
             # once no snapshot a resume could read names them (Ray's num_to_keep does not wait)
-            callbacks=[MLflowTracking(tracker), progress, CheckpointRetention()],
+            callbacks=[MLflowTracking(tracker), progress, CheckpointRetention(), *result_loggers()],
             failure_config=FailureConfig(max_failures=cfg.resources.retries),
             checkpoint_config=CheckpointConfig(num_to_keep=None)),
     )

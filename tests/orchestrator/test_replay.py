@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from tests.crafted import plant_pickle
 from tests.orchestrator.replay import SMALL, TINY, write_table
-from tests.orchestrator.test_search_e2e import NASSEG, ROOT, env_for, nasseg, runs_of
+from tests.orchestrator.test_search_e2e import NASSEG, ROOT, env_for, nasseg, nasseg_here, runs_of
 from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
@@ -121,7 +121,7 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
     assert f"dice_1d = {best:.4f}" in proc.stdout, proc.stdout[-2000:]
 
 
-def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path, migrated_store):
+def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path, migrated_store, capsys):
     # 100 trials, not the 200 of issue 10, to keep the suite under 15 minutes on 2 cores: Ray Tune's
     # loop costs 0.5-1 s per trial here (a 200-trial replay with the same assertions passed in
     # 137 s). The driver is killed (-9) part-way and the search resumed: Ray restores the searcher
@@ -159,8 +159,8 @@ def test_a_replayed_100_trial_search_killed_and_resumed_never_stalls(tmp_path, m
     real = states[-1].read_bytes()
     assert real.startswith(b"{")
     _, marker = plant_pickle(states[-1], tmp_path)
-    proc = nasseg(["search", "big.yaml", "--resume"], tmp_path, env)
-    assert proc.returncode == 2 and "searcher state is not readable" in proc.stderr.strip().splitlines()[-1]
+    code, _, err = nasseg_here(["search", "big.yaml", "--resume"], tmp_path, capsys)
+    assert code == 2 and "searcher state is not readable" in err.strip().splitlines()[-1]
     assert not marker.exists()
     states[-1].write_bytes(real)
     proc = nasseg(["search", "big.yaml", "--resume"], tmp_path, env, timeout=600)

@@ -48,6 +48,29 @@ def nasseg(args, cwd, env, timeout=400):
     return subprocess.run(NASSEG + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def nasseg_here(args, cwd, capsys, **env):
+    """The CLI's ``main`` in this process, as the subprocess would run it (cwd, env without a
+    tracking URI or Ray address, plus ``env``): (exit code, stdout, stderr). The same code path
+    without a new interpreter's ~10 CPU s of imports (torch, MONAI, MLflow); every command also
+    runs as a real process somewhere in these tests. The process's env and cwd are restored."""
+    from orchestrator.cli import main
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    for k in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI"):
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    capsys.readouterr()
+    try:
+        os.chdir(cwd)
+        code = main(args)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def runs_of(client, name, role):
     exp = client.get_experiment_by_name(name)
     return client.search_runs([exp.experiment_id], filter_string=f"tags.`nasseg.role` = '{role}'", max_results=1000)
@@ -147,7 +170,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert f"{len(pre)} candidate{'' if len(pre) == 1 else 's'} prescreened out" in e2e["stdout"]
 
 
-def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
+def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path, capsys):
     client = e2e["client"]
     versions = client.search_model_versions("name = 'nasseg-e2e'")
     assert len(versions) == 1
@@ -170,11 +193,17 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     rng = np.random.default_rng(0)
     imsave(src / "a.png", (rng.random((45, 61)) * 255).astype(np.uint8), check_contrast=False)
     tifffile.imwrite(src / "b.tif", (rng.random((70, 52)) * 4000).astype(np.uint16))
-    for extra in ([], ["--drift", "86400"]):
-        out = tmp_path / ("out" + "".join(extra))
-        proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(out),
-                       "--tracking-uri", f"sqlite:///{e2e['dir'] / 'mlflow.db'}", *extra], e2e["dir"], env_for(tmp_path))
-        assert proc.returncode == 0, proc.stderr[-2000:]
+    store = f"sqlite:///{e2e['dir'] / 'mlflow.db'}"
+    # a real process once; the other calls run the CLI's main in this process (nasseg_here)
+    out = tmp_path / "out"
+    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(out),
+                   "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = nasseg_here(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
+                                str(tmp_path / "out-drift"), "--tracking-uri", store, "--drift", "86400"],
+                               e2e["dir"], capsys)
+    assert code == 0, err[-2000:]
+    for out in (tmp_path / "out", tmp_path / "out-drift"):
         assert tifffile.imread(out / "a_labels.tif").shape == (45, 61)
         assert tifffile.imread(out / "b_labels.tif").shape == (70, 52)
         assert (out / "a_overlay.png").stat().st_size > 1000
@@ -182,39 +211,38 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path):
     # folder with no mlflow.db of its own; before, it looked in ./mlflow.db and failed)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(tmp_path / "o3")],
-                  elsewhere, env_for(tmp_path, MLFLOW_TRACKING_URI=f"sqlite:///{e2e['dir'] / 'mlflow.db'}"))
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    code, _, err = nasseg_here(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
+                                str(tmp_path / "o3")], elsewhere, capsys, MLFLOW_TRACKING_URI=store)
+    assert code == 0, err[-2000:]
     assert tifffile.imread(tmp_path / "o3" / "a_labels.tif").shape == (45, 61)
     assert not (elsewhere / "mlflow.db").exists()
-    store = f"sqlite:///{e2e['dir'] / 'mlflow.db'}"
     # an unknown model: one line, exit 2, nothing written
-    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/99", "--input", str(src), "--output",
-                   str(tmp_path / "o4"), "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
-    assert "models:/nasseg-e2e/99: cannot be loaded" in proc.stderr and not (tmp_path / "o4").exists()
+    code, _, err = nasseg_here(["predict", "--model", "models:/nasseg-e2e/99", "--input", str(src), "--output",
+                                str(tmp_path / "o4"), "--tracking-uri", store], e2e["dir"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert "models:/nasseg-e2e/99: cannot be loaded" in err and not (tmp_path / "o4").exists()
     # a crafted pickle planted in the artifact store as the weights file: refused, nothing runs
     (weights,) = (e2e["dir"] / "nasseg_runs" / "mlartifacts").rglob("weights.pt")
     real = weights.read_bytes()
     _, marker = plant_pickle(weights, tmp_path, as_torch=True)
     try:
-        proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
-                       str(tmp_path / "o5"), "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
+        code, _, err = nasseg_here(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
+                                    str(tmp_path / "o5"), "--tracking-uri", store], e2e["dir"], capsys)
     finally:
         weights.write_bytes(real)
-    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr[-2000:]
-    assert "not a valid nasseg model weights file: refused to unpickle" in proc.stderr
+    assert code == 2 and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert "not a valid nasseg model weights file: refused to unpickle" in err
     assert not marker.exists() and not (tmp_path / "o5").exists()
 
 
-def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e):
+def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e, capsys):
     # a changed config is refused with the keys that differ, before Ray starts
     for args, message in ((["--trials", "7"], "search 'e2e' exists with another config (trials: 5 -> 7)"),
                           (["--storage", "elsewhere"], "search 'e2e' already exists in MLflow with storage ")):
         start = time.time()
-        proc = nasseg(["search", "c.yaml", *args], e2e["dir"], env_for(e2e["dir"]), timeout=120)
-        lines = proc.stderr.strip().splitlines()
-        assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+        code, _, err = nasseg_here(["search", "c.yaml", *args], e2e["dir"], capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and message in lines[0], err[-2000:]
         assert time.time() - start < 30
     assert not (e2e["dir"] / "elsewhere").exists()
     client = e2e["client"]
@@ -274,7 +302,7 @@ def test_a_missing_config_file_through_a_real_process(tmp_path):
 # is tests/trainers/test_training.py, a trial's resume from Ray's checkpoint is the two-node test)
 
 
-def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_9(tmp_path, migrated_store):
+def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_9(tmp_path, migrated_store, capsys):
     """``final.top_k: 0`` keeps the behaviour from before final training (the best search trial is
     the model); ``nasseg final`` trains it later; a kill -9 during that final training resumes from
     the last checkpointed epoch, the run is reused, and the final network becomes version 2."""
@@ -318,13 +346,14 @@ def test_final_off_registers_the_best_trial_and_nasseg_final_resumes_after_kill_
     # more networks than the final training holds: refused in one line, nothing trained, refused
     # before Ray or a trainer is set up (Ray's saved state is read as data; the training would
     # announce itself with "final training of N network(s) with ...")
-    proc = nasseg(["final", "e2e0", "--top-k", "2"], tmp_path, env)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("nasseg: error: final training"), \
-        proc.stderr[-2000:]
-    assert "it cannot add" in proc.stderr and "network(s) with" not in proc.stdout
+    # (in this process: neither call starts Ray or a trainer)
+    code, out, err = nasseg_here(["final", "e2e0", "--top-k", "2"], tmp_path, capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("nasseg: error: final training"), err[-2000:]
+    assert "it cannot add" in err and "network(s) with" not in out
     assert len(runs_of(client, "e2e0", "final")) == 1
     # a finished final training is never redone: another call only registers what exists, without Ray
-    proc = nasseg(["final", "e2e0", "--top-k", "1"], tmp_path, env)
-    assert proc.returncode == 0 and len(runs_of(client, "e2e0", "final")) == 1, proc.stderr[-2000:]
-    assert "finished earlier: nothing to train" in proc.stdout and "network(s) with" not in proc.stdout
+    code, out, err = nasseg_here(["final", "e2e0", "--top-k", "1"], tmp_path, capsys)
+    assert code == 0 and len(runs_of(client, "e2e0", "final")) == 1, err[-2000:]
+    assert "finished earlier: nothing to train" in out and "network(s) with" not in out
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
     assert len(client.search_model_versions("name = 'nasseg-e2e0'")) == 2
