@@ -14,9 +14,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def no_mlflow_tracking_uri_from_elsewhere():
-    """nasseg follows $MLFLOW_TRACKING_URI, and ``mlflow.set_tracking_uri`` (called in-process by
-    some tests) sets it: every test starts without it, so neither a developer's team server nor
-    an earlier test's (stopped) server leaks into a test or the CLI subprocesses it starts."""
+    """nasseg follows $MLFLOW_TRACKING_URI (tests that need MLflow's process-wide URI set this env
+    var, never ``mlflow.set_tracking_uri``): every test starts without it, so neither a developer's
+    team server nor an earlier test's (stopped) server leaks into a test or the CLI subprocesses
+    it starts."""
     os.environ.pop("MLFLOW_TRACKING_URI", None)
     yield
 

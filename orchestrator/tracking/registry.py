@@ -191,8 +191,8 @@ def load_bundle(model_uri: str, tracking_uri: str) -> ModelBundle:
     from mlflow.models import Model
 
     try:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri,
-                                                         registry_uri=tracking_uri)).resolve()
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=_model_files(model_uri, tracking_uri),
+                                                         tracking_uri=tracking_uri)).resolve()
         data = Model.load(str(local / "MLmodel")).flavors.get("python_function", {}).get("data")  # YAML, safe_load
     except (MlflowException, OSError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -201,3 +201,23 @@ def load_bundle(model_uri: str, tracking_uri: str) -> ModelBundle:
     if not folder.is_relative_to(local):
         raise ModelError(f"{model_uri}: not a nasseg model (its data path {data!r} leaves the model folder)")
     return read_bundle(folder, model_uri)
+
+
+def _model_files(model_uri: str, tracking_uri: str) -> str:
+    """Where the files of a ``models:/`` URI lie, asked of the store at ``tracking_uri``.
+
+    Written here because MLflow's own resolution of ``models:/`` (``ModelsArtifactRepository``)
+    asks the process-wide registry and tracking URIs, not the ones it is given (its source says
+    so in a TODO): ``nasseg predict --tracking-uri X`` run from another folder looked for the model
+    in ``./mlflow.db`` (and created that file). Other URIs are returned as they are."""
+    if not model_uri.startswith("models:"):
+        return model_uri
+    from mlflow import MlflowClient
+    from mlflow.store.artifact.utils.models import get_model_name_and_version
+
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    found = get_model_name_and_version(client, model_uri)  # version, alias, "latest" or a model id
+    uri = client.get_model_version_download_uri(*found) if len(found) == 2 else f"models:/{found[0]}"
+    if uri.startswith("models:/"):  # an MLflow 3 logged model: models:/<model id>
+        uri = client.get_logged_model(uri.removeprefix("models:/").split("/")[0]).artifact_location
+    return uri

@@ -138,7 +138,7 @@ def summary(client, name):
     return rows, len(parent), sorted(k for k in parent[0].data.params)
 
 
-def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, tmp_path, migrated_store):
+def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, tmp_path, migrated_store, monkeypatch):
     for sub, uri in (("http", mlflow_server), ("sqlite", None)):
         d = tmp_path / sub
         d.mkdir()
@@ -162,8 +162,10 @@ def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, 
     import mlflow.pyfunc
     import numpy as np
 
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model("models:/nasseg-server/1")  # the pyfunc flavour, through the proxy
+    # the pyfunc flavour, through the proxy; MLflow resolves models:/ with the process-wide URI (its env
+    # var here, restored after the test: set_tracking_uri would leak into later tests of this worker)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/nasseg-server/1")
     prob = model.predict(np.random.default_rng(0).random((2, 40, 48), dtype=np.float32))
     assert prob.shape == (2, 40, 48) and 0 <= prob.min() and prob.max() <= 1
     parent = runs_of(http, "server", "search")[0]

@@ -194,11 +194,14 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path, capsy
     imsave(src / "a.png", (rng.random((45, 61)) * 255).astype(np.uint8), check_contrast=False)
     tifffile.imwrite(src / "b.tif", (rng.random((70, 52)) * 4000).astype(np.uint16))
     store = f"sqlite:///{e2e['dir'] / 'mlflow.db'}"
-    # a real process once; the other calls run the CLI's main in this process (nasseg_here)
+    # a real process once, from a folder without a store: the model is looked up in the store given
+    # (MLflow's own models:/ resolution asked ./mlflow.db there, and created it); the other calls
+    # run the CLI's main in this process (nasseg_here)
     out = tmp_path / "out"
-    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output", str(out),
-                   "--tracking-uri", store], e2e["dir"], env_for(tmp_path))
+    proc = nasseg(["predict", "--model", "models:/nasseg-e2e/latest", "--input", str(src), "--output", str(out),
+                   "--tracking-uri", store], tmp_path, env_for(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not (tmp_path / "mlflow.db").exists()
     code, _, err = nasseg_here(["predict", "--model", "models:/nasseg-e2e/1", "--input", str(src), "--output",
                                 str(tmp_path / "out-drift"), "--tracking-uri", store, "--drift", "86400"],
                                e2e["dir"], capsys)
