@@ -38,8 +38,12 @@ resources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}
 """
 
 
+#: what a nasseg process under test never inherits from the developer's environment
+NOT_INHERITED = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")
+
+
 def env_for(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     env.update(PYTHONPATH=str(ROOT), **extra)  # Ray's authentication on, as for users
     return env
 
@@ -56,7 +60,7 @@ def nasseg_here(args, cwd, capsys, **env):
     from orchestrator.cli import main
 
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    for k in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI"):
+    for k in NOT_INHERITED:
         os.environ.pop(k, None)
     os.environ.update(env)
     capsys.readouterr()
