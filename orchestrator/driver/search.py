@@ -101,7 +101,6 @@ def _search_task(cfg: SearchConfig, resume: bool) -> SearchOutcome:
 def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> SearchOutcome:
     """Pick the best trial, log and register its model, write the report, print a summary."""
     from orchestrator.commands.report import write_report
-    from orchestrator.tracking.registry import log_best_model
 
     rows = [((r.metrics or {}).get("trial_id"), EpochReport.from_result(r.metrics), r) for r in results]
     trained = [(tid, report.metrics, r) for tid, report, r in rows if report.final and r.error is None]
@@ -119,6 +118,9 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         if cfg.final.top_k > 0:
             final, model_uri, source = train_final_and_register(cfg, tracker)
         if model_uri is None:  # final training off (or it failed): the best search trial
+            # imported here: the registry needs torch (~3 CPU s), which a replay never loads
+            from orchestrator.tracking.registry import log_best_model
+
             model_uri, source = log_best_model(cfg, tracker, best[0], best[2].checkpoint), best[0]
     elif best is not None:
         tracker.client.set_tag(tracker.parent_id, "nasseg.best_trial", best[0])

@@ -1,6 +1,6 @@
 """A real MLflow tracking server on loopback, as deploy/mlflow runs it (PostgreSQL backend store, artifact
-proxy, basic authentication): a search logs over HTTP and reads back the same as with the SQLite
-default; credentials come from MLflow's env vars only."""
+proxy, basic authentication): a search sent through Ray Client to a `ray start` head logs over HTTP
+and reads back the same as with the SQLite default; credentials come from MLflow's env vars only."""
 import glob
 import os
 import shutil
@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.deploy.test_cluster import TINY
-from tests.orchestrator.test_search_e2e import NASSEG, env_for, runs_of
+from tests.orchestrator.test_search_e2e import NASSEG, env_for, nasseg_here, runs_of
 from tests.stores import copy_store
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]  # one server, one worker
 ROOT = Path(__file__).resolve().parents[2]
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)
@@ -108,15 +107,23 @@ def postgres(tmp_path_factory):
 ADMIN = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "admin-pw-for-tests"}
 
 
+def image_env() -> dict[str, str]:
+    """The ``ENV`` settings of deploy/mlflow's image (its job runner off, ...), so the server here
+    runs as the team's does."""
+    lines = (ROOT / "deploy/mlflow/Dockerfile").read_text().splitlines()
+    return dict(ln.removeprefix("ENV ").split("=", 1) for ln in lines if ln.startswith("ENV "))
+
+
 @pytest.fixture(scope="module")
 def mlflow_server(postgres, tmp_path_factory):
     """One server for every test here, as a team would run it (deploy/mlflow): PostgreSQL as
-    backend store, an artifact proxy, basic authentication with the auth settings the compose
-    image ships (credential cache on: without it each request of a search pays a password hash,
+    backend store, an artifact proxy, basic authentication with the auth settings and environment
+    the compose image ships (credential cache on: without it each request of a search pays a password hash,
     over 10 s on a loaded 2-core machine)."""
     d = tmp_path_factory.mktemp("server")
-    env = dict(os.environ, MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN["MLFLOW_TRACKING_PASSWORD"],
-               MLFLOW_FLASK_SERVER_SECRET_KEY="t", MLFLOW_AUTH_CONFIG_PATH=str(ROOT / "deploy/mlflow/basic_auth.ini"))
+    env = {**os.environ, **image_env(), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN["MLFLOW_TRACKING_PASSWORD"],
+           "MLFLOW_FLASK_SERVER_SECRET_KEY": "t",
+           "MLFLOW_AUTH_CONFIG_PATH": str(ROOT / "deploy/mlflow/basic_auth.ini")}  # the image's path, here
     server, url = start_mlflow_server(postgres, d / "artifacts", 90, "--app-name", "basic-auth", cwd=d, env=env)
     yield url
     stop(server)
@@ -138,40 +145,6 @@ def summary(client, name):
     return rows, len(parent), sorted(k for k in parent[0].data.params)
 
 
-def test_search_over_http_with_postgres_matches_sqlite(mlflow_server, as_admin, tmp_path, migrated_store, monkeypatch):
-    for sub, uri in (("http", mlflow_server), ("sqlite", None)):
-        d = tmp_path / sub
-        d.mkdir()
-        if uri is None:
-            copy_store(migrated_store, d)
-        (d / "c.yaml").write_text(CONFIG)
-        args = ["search", "c.yaml"] + (["--tracking-uri", uri] if uri else [])
-        proc = subprocess.run(NASSEG + args, cwd=d, env=env_for(d, **ADMIN), capture_output=True, text=True,
-                              timeout=400)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        # the credentials came from MLflow's env vars (the server refuses requests without them:
-        # test_credentials_come_from_mlflow_env_vars_only) and are never echoed
-        assert ADMIN["MLFLOW_TRACKING_PASSWORD"] not in proc.stdout + proc.stderr
-    http = MlflowClient(mlflow_server)
-    lite = MlflowClient(f"sqlite:///{tmp_path / 'sqlite' / 'mlflow.db'}")
-    a, b = summary(http, "server"), summary(lite, "server")
-    assert a == b and len(a[0]) == 3 and a[1] == 1
-    # the registered model and its artifacts came through the server's artifact proxy
-    versions = http.search_model_versions("name = 'nasseg-server'")
-    assert len(versions) == 1
-    import mlflow.pyfunc
-    import numpy as np
-
-    # the pyfunc flavour, through the proxy; MLflow resolves models:/ with the process-wide URI (its env
-    # var here, restored after the test: set_tracking_uri would leak into later tests of this worker)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    model = mlflow.pyfunc.load_model("models:/nasseg-server/1")
-    prob = model.predict(np.random.default_rng(0).random((2, 40, 48), dtype=np.float32))
-    assert prob.shape == (2, 40, 48) and 0 <= prob.min() and prob.max() <= 1
-    parent = runs_of(http, "server", "search")[0]
-    assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}
-
-
 def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path, monkeypatch):
     """Without MLflow's env vars the search is refused before any work; with them it runs (the
     searches of the other tests here log to this server that way, and check the password is never
@@ -191,11 +164,6 @@ def test_credentials_come_from_mlflow_env_vars_only(mlflow_server, tmp_path, mon
     assert client.get_experiment_by_name("auth") is None  # the refused search created nothing
 
 
-#: the Ray Client search (final training off: tested in tests/orchestrator/test_search_e2e.py)
-RAY_CLIENT_CONFIG = ("name: client\ntrials: 2\nresources: {cpus_per_trial: 1, max_concurrent_trials: 2, retries: 0}\n"
-                     + TINY.replace("epochs: 3", "epochs: 2"))
-
-
 READY_LOOP = """
 import sys, time, ray
 for _ in range(60):
@@ -210,46 +178,85 @@ else:
 """
 
 
-def test_ray_client_address_runs_the_search_on_the_head(mlflow_server, as_admin, tmp_path):
-    """``--address ray://host:port``: the search runs as one task on the head node, output streams
-    back; it logs to the team's server with the credentials the head node holds (MLflow's env vars)."""
+def start_ray_head(tmp_path, env):
+    """A `ray start` head with a Ray Client server: (process, client port)."""
     gcs, client_port = free_port(), free_port()
-    # a `ray start` cluster with Ray's token authentication on (Ray 2.60 enables it by default only
-    # for local clusters); head, readiness probe and driver share the token file ~/.ray/auth_token
-    env = env_for(tmp_path, RAY_AUTH_MODE="token", **ADMIN)
-    ray_bin = str(Path(sys.executable).with_name("ray"))
-    head = subprocess.Popen([ray_bin, "start", "--head", "--block", "--port", str(gcs), "--ray-client-server-port",
-                             str(client_port), "--num-cpus", "2", "--include-dashboard", "false"],
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--port",
+                             str(gcs), "--ray-client-server-port", str(client_port), "--num-cpus", "2",
+                             "--include-dashboard", "false"],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
+    return head, client_port
+
+
+def wait_for_ray_client(client_port, env):
+    for _ in range(60):  # wait for the Ray client server
+        try:
+            socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(1)
+    # the port answers before the client server can serve ("Initialization failure from server"
+    # made this test flaky): wait until a real Ray Client session opens
+    ready = subprocess.run([sys.executable, "-c", READY_LOOP, f"ray://127.0.0.1:{client_port}"], env=env,
+                           capture_output=True, text=True, timeout=150)
+    assert ready.returncode == 0, ready.stderr[-2000:]
+
+
+def test_a_ray_client_search_logs_to_the_team_server_as_a_local_sqlite_search_does(
+        mlflow_server, as_admin, tmp_path, migrated_store, monkeypatch, capsys):
+    """``--address ray://host:port``: the search runs as one task on the head node of a `ray start`
+    cluster, output streams back; it logs over HTTP to the team's server (PostgreSQL, artifact
+    proxy, basic auth) with the credentials the head node holds (MLflow's env vars), and its
+    records read back the same as those of the same search run locally on the SQLite default.
+    (One search covers both: each of these searches costs ~40 CPU s on 2 cores.)"""
+    # Ray's token authentication on (Ray 2.60 enables it by default only for local clusters); head,
+    # readiness probe and driver share the token file ~/.ray/auth_token
+    env = env_for(tmp_path, RAY_AUTH_MODE="token", **ADMIN)
+    head, client_port = start_ray_head(tmp_path, env)   # starts while the local search runs
     try:
-        for _ in range(60):  # wait for the Ray client server
-            try:
-                socket.create_connection(("127.0.0.1", client_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(1)
-        # the port answers before the client server can serve ("Initialization failure from server"
-        # made this test flaky): wait until a real Ray Client session opens
-        ready = subprocess.run([sys.executable, "-c", READY_LOOP, f"ray://127.0.0.1:{client_port}"], env=env,
-                               capture_output=True, text=True, timeout=150)
-        assert ready.returncode == 0, ready.stderr[-2000:]
-        (tmp_path / "c.yaml").write_text(RAY_CLIENT_CONFIG)
-        lite = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"],
-                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
-        assert lite.returncode == 2 and "use an MLflow server" in lite.stderr  # sqlite is not on the head
+        (tmp_path / "c.yaml").write_text(CONFIG)
+        # with SQLite the search would log on the head's disk: refused before Ray is reached
+        code, _, err = nasseg_here(["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}"], tmp_path,
+                                   capsys, RAY_AUTH_MODE="token")
+        assert code == 2 and "use an MLflow server" in err, err[-2000:]
+        lite_dir = tmp_path / "sqlite"
+        lite_dir.mkdir()
+        copy_store(migrated_store, lite_dir)
+        (lite_dir / "c.yaml").write_text(CONFIG)
+        local = subprocess.run(NASSEG + ["search", "c.yaml"], cwd=lite_dir, env=env_for(lite_dir), capture_output=True,
+                               text=True, timeout=400)
+        assert local.returncode == 0, local.stdout[-3000:] + local.stderr[-3000:]
+        wait_for_ray_client(client_port, env)
         proc = subprocess.run(NASSEG + ["search", "c.yaml", "--address", f"ray://127.0.0.1:{client_port}",
                                         "--tracking-uri", mlflow_server, "--storage", str(tmp_path / "runs")],
                               cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert "search 'client' finished: 2 trials (2 trained" in proc.stdout + proc.stderr
-        client = MlflowClient(mlflow_server)
-        trials = [r for r in runs_of(client, "client", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
-        assert len(trials) == 2
-        assert len(client.search_model_versions("name = 'nasseg-client'")) == 1
+        assert "search 'server' finished: 3 trials (3 trained" in proc.stdout + proc.stderr
+        # the credentials came from MLflow's env vars (the server refuses requests without them:
+        # test_credentials_come_from_mlflow_env_vars_only) and are never echoed
+        assert ADMIN["MLFLOW_TRACKING_PASSWORD"] not in proc.stdout + proc.stderr
     finally:
         try:
             os.killpg(head.pid, signal.SIGTERM)  # the process group: ray's daemons
         except ProcessLookupError:
             pass
         head.wait(timeout=60)
+    http = MlflowClient(mlflow_server)
+    lite = MlflowClient(f"sqlite:///{lite_dir / 'mlflow.db'}")
+    a, b = summary(http, "server"), summary(lite, "server")
+    assert a == b and len(a[0]) == 3 and a[1] == 1
+    # the registered model and its artifacts came through the server's artifact proxy
+    versions = http.search_model_versions("name = 'nasseg-server'")
+    assert len(versions) == 1
+    import mlflow.pyfunc
+    import numpy as np
+
+    # the pyfunc flavour, through the proxy; MLflow resolves models:/ with the process-wide URI (its env
+    # var here, restored after the test: set_tracking_uri would leak into later tests of this worker)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    model = mlflow.pyfunc.load_model("models:/nasseg-server/1")
+    prob = model.predict(np.random.default_rng(0).random((2, 40, 48), dtype=np.float32))
+    assert prob.shape == (2, 40, 48) and 0 <= prob.min() and prob.max() <= 1
+    parent = runs_of(http, "server", "search")[0]
+    assert "report/pareto_front.png" in {x.path for x in http.list_artifacts(parent.info.run_id, "report")}

@@ -21,6 +21,9 @@ from tests.crafted import plant_pickle
 from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
+#: the tests that read the module's one search (fixture ``e2e``) run on one xdist worker (``make test``
+#: uses ``--dist loadgroup``); the other tests here are spread on their own
+on_the_e2e_search = pytest.mark.xdist_group("e2e-search")
 
 NASSEG = [sys.executable, "-m", "orchestrator.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +98,7 @@ def e2e(tmp_path_factory, migrated_store):
     return {"dir": tmp, "client": client, "stdout": proc.stdout, "wall": wall}
 
 
+@on_the_e2e_search
 def test_parent_and_child_runs_follow_the_contract(e2e):
     client = e2e["client"]
     parents = runs_of(client, "e2e", "search")
@@ -125,6 +129,7 @@ def test_parent_and_child_runs_follow_the_contract(e2e):
         assert r.data.params["train.patch_size"] == "32"
 
 
+@on_the_e2e_search
 def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
     from orchestrator.config import SearchConfig
     from orchestrator.driver.final import rank_for_final
@@ -161,6 +166,7 @@ def test_final_training_retrains_the_best_trials_and_is_recorded(e2e):
         assert f"{r.data.tags['nasseg.trial_id']}: dice_1d search " in e2e["stdout"]
 
 
+@on_the_e2e_search
 def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     client = e2e["client"]
     pre = [r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] == "prescreened"]
@@ -174,6 +180,7 @@ def test_prescreened_candidates_are_recorded_and_never_trained(e2e):
     assert f"{len(pre)} candidate{'' if len(pre) == 1 else 's'} prescreened out" in e2e["stdout"]
 
 
+@on_the_e2e_search
 def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path, capsys):
     client = e2e["client"]
     versions = client.search_model_versions("name = 'nasseg-e2e'")
@@ -242,6 +249,7 @@ def test_best_model_is_registered_and_predict_writes_labels(e2e, tmp_path, capsy
     assert not marker.exists() and not (tmp_path / "o5").exists()
 
 
+@on_the_e2e_search
 def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e, capsys):
     # a changed config is refused with the keys that differ, before Ray starts
     for args, message in ((["--trials", "7"], "search 'e2e' exists with another config (trials: 5 -> 7)"),
@@ -256,6 +264,7 @@ def test_a_rerun_runs_the_saved_search_or_says_why_not(e2e, capsys):
     assert len([r for r in runs_of(client, "e2e", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]) == 5
 
 
+@on_the_e2e_search
 def test_report_artifacts_on_the_parent_run(e2e):
     client = e2e["client"]
     parent = runs_of(client, "e2e", "search")[0]
