@@ -28,13 +28,14 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(BIN)/nasseg search configs/demo.yaml
 
-# the suite in 2 pytest-xdist workers: a serial run spends most of its time waiting on subprocesses
-# (searches, Ray, servers). Each test goes to the next free worker, except the tests that share a
-# module-scoped search, server or table (marked xdist_group: they run on one worker, so it is built
-# once); in the order tests/conftest.py gives them (the slow ones first), not xdist's own.
+# the suite in 2 pytest-xdist workers, a test module at a time (its module-scoped search or server
+# runs once): a serial run spends most of its time waiting on subprocesses (searches, Ray, servers).
+# Modules in the order tests/conftest.py gives them (the slow ones first), not xdist's own. (Not
+# --dist loadgroup: with pytest 9.2 it silently stops grouping, pytest-xdist issue #1386, and a
+# module's shared search then runs once per worker.)
 test: setup postgres
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # The MLflow-server test needs PostgreSQL's server binaries (Debian package); install them when we
 # can (root with apt), otherwise that one test skips and says why.

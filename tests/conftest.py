@@ -31,9 +31,9 @@ def migrated_store(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """The slow tests (real searches, servers, clusters, training) first, the quick ones after, in
-    collection order otherwise: with ``make test``'s ``-n 2 --dist loadgroup --no-loadscope-reorder``
-    the long ones start at once and the short ones fill the gaps at the end. (xdist's default
+    """The slow modules (real searches, servers, clusters, training) first, the quick ones after, in
+    collection order otherwise: with ``make test``'s ``-n 2 --dist loadfile --no-loadscope-reorder``
+    the long modules start at once and the short ones fill the gaps at the end. (xdist's default
     order, by number of tests per module, started the server module last, on one worker, while the
     other had nothing left.)"""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: False (slow) first

@@ -8,9 +8,6 @@ from search_spaces.neighbours import neighbours
 METRIC = "analog_drift_86400"
 
 
-pytestmark = pytest.mark.xdist_group("nb201-bench")  # its module-scoped fixture is built once
-
-
 @pytest.fixture(scope="module")
 def bench():
     return load_bench("analognas")

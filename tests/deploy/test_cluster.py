@@ -1,5 +1,6 @@
 """Beyond one machine, for real on this one: a two-node Ray cluster (Ray's own multi-node test
-cluster: two raylets with their own resources), node loss mid-trial, and fake GPUs."""
+cluster: two raylets with their own resources) and node loss mid-trial; the CPU fallback of a GPU
+request (fake GPUs: tests/deploy/test_fake_gpus.py)."""
 import logging
 import subprocess
 import time
@@ -81,28 +82,6 @@ def test_two_node_cluster_spreads_trials_and_a_lost_node_resumes_on_the_other(tm
         assert sorted(set(steps)) == [1, 2, 3, 4] and steps.count(1) == 1, steps
     finally:
         cluster.shutdown()
-
-
-def test_fake_gpus_run_four_half_gpu_trials_at_once(tmp_path, migrated_store):
-    (copy_store(migrated_store, tmp_path) / "c.yaml").write_text(
-        "name: gpus\ntrials: 4\nlocal_ray: {num_cpus: 2, num_gpus: 2}\n"
-        "resources: {cpus_per_trial: 0.5, gpus_per_trial: 0.5, max_concurrent_trials: 4, retries: 0}\n"
-        + TINY.replace("epochs: 3", "epochs: 2").replace("steps_per_epoch: 3", "steps_per_epoch: 8"))
-    proc = subprocess.run(NASSEG + ["search", "c.yaml"], cwd=tmp_path, env=env_for(tmp_path), capture_output=True,
-                          text=True, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = trials_of(client, "gpus")
-    assert len(runs) == 4
-    gpu_ids = sorted(r.data.tags["nasseg.gpu_ids"] for r in runs)
-    assert gpu_ids == ["0", "0", "1", "1"]  # each trial told its GPU; two trials share each GPU
-    # on a node without CUDA each trial falls back to CPU; on a GPU node it trains on CUDA
-    expected = "cuda" if torch.cuda.is_available() else "cpu"
-    assert all(r.data.tags["nasseg.device"] == expected for r in runs)
-    spans = [(r.data.metrics["started_at"], r.data.metrics["started_at"] + r.data.metrics["trial_time_s"])
-             for r in runs]
-    overlap = max(sum(s <= t < e for s, e in spans) for t, _ in spans)
-    assert overlap == 4, spans  # all four ran at the same time
 
 
 def test_cpu_fallback_warns_once_per_process(caplog, monkeypatch):

@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 from tests.orchestrator.test_search_e2e import NASSEG, env_for, nasseg_here, runs_of
 from tests.stores import copy_store
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]  # one server, one worker
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 
 # final training off (its records are checked in tests/orchestrator/test_search_e2e.py)

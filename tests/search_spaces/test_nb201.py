@@ -10,8 +10,6 @@ from orchestrator.config import SearchConfig
 from orchestrator.strategy.searcher import PrescreenSearcher
 from tests.crafted import plant_pickle
 
-pytestmark = pytest.mark.xdist_group("nb201-table")  # its module-scoped fixture is built once
-
 
 @pytest.fixture(scope="module")
 def table():

@@ -13,9 +13,6 @@ SPEC = ArchSpec.from_params(dict(out_channel0=12, k0=3, M=2, R1=1, B1=1, convblo
                                  R2=1, B2=1, convblock2=1, widenfact2=0.7, up2="resize"))
 
 
-pytestmark = pytest.mark.xdist_group("training-data")  # its module-scoped fixture is built once
-
-
 @pytest.fixture(scope="module")
 def data():
     return split_by_image(load_samples("synthetic:16", seed=0), 0.25, seed=0)
