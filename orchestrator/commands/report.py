@@ -58,10 +58,19 @@ def plot_pareto(df: pd.DataFrame, cfg: SearchConfig, path: Path) -> None:
     ax.set_xlabel("analog crossbar tiles")
     ax.set_ylabel(obj)
     ax.set_title(f"{cfg.name}: {obj} vs hardware cost")
-    ax.legend(loc="lower right")
+    _legend_or_note(ax, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _legend_or_note(ax, **legend_kw) -> None:
+    """The legend, or a note that nothing was trained (a search whose trials all failed):
+    matplotlib's ``legend()`` without artists prints a UserWarning on the user's console."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(**legend_kw)
+    else:
+        ax.text(0.5, 0.5, "no trained trial", ha="center", va="center", transform=ax.transAxes, color="gray")
 
 
 def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5, what: str = "top trials") -> None:
@@ -82,7 +91,7 @@ def plot_drift(df: pd.DataFrame, cfg: SearchConfig, path: Path, top: int = 5, wh
     ax.set_xlabel("time after programming (PCM drift)")
     ax.set_ylabel("analog Dice (mean ± std over noise draws); dashed: digital")
     ax.set_title(f"{cfg.name}: drift curves of the {what}")
-    ax.legend(fontsize=8)
+    _legend_or_note(ax, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,15 +1,22 @@
 """Search logic over many trials, in seconds: the real search loop (Ray Tune, ASHA, the
-prescreening searcher, MLflow) with the table evaluator instead of training."""
+prescreening searcher, MLflow) with the table evaluator instead of training.
+
+The searches here run the CLI's ``main`` in the test process (``nasseg_here``), one after the other
+on one local Ray, as several searches from one Python session would: the same code path without a
+new interpreter's imports and a Ray start per search (~15 CPU s each on 2 cores). ``nasseg search``
+as a real process, local Ray included, is tested in test_search_e2e.py, test_replay_resume.py and
+tests/deploy/."""
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
 from tests.orchestrator.replay import TINY, write_table
-from tests.orchestrator.test_search_e2e import ROOT, env_for, nasseg, runs_of
+from tests.orchestrator.test_search_e2e import ROOT, nasseg_here, runs_of
 from tests.stores import copy_store
 
 pytestmark = pytest.mark.slow
@@ -31,7 +38,27 @@ while True:  # a reader of the store from the search's first second on, as `mlfl
 """
 
 
-def search(tmp_path, name, bounds, trials, table_kw=None, store=None, **extra):
+class Ran(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_local_ray():
+    """The local Ray that the first search here starts serves the others; stopped after the module
+    (the test process goes on with other modules)."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+def here(args, cwd, capsys) -> Ran:
+    return Ran(*nasseg_here(args, cwd, capsys))
+
+
+def search(tmp_path, capsys, name, bounds, trials, table_kw=None, store=None, **extra):
     """A replayed search in ``tmp_path`` (on a copy of the migrated ``store`` when given)."""
     if store is not None and not (tmp_path / "mlflow.db").exists():
         copy_store(store, tmp_path)
@@ -40,12 +67,12 @@ def search(tmp_path, name, bounds, trials, table_kw=None, store=None, **extra):
     cfg = {**COMMON, "name": name, "trials": trials, "bounds": bounds, "evaluator": f"table:{table}", **extra}
     (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(cfg))
     start = time.time()
-    proc = nasseg(["search", f"{name}.yaml"], tmp_path, env_for(tmp_path), timeout=600)
+    proc = here(["search", f"{name}.yaml"], tmp_path, capsys)
     return proc, time.time() - start, MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
 
 
-def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path, migrated_store):
-    proc, _, client = search(tmp_path, "tiny", TINY, trials=5, scheduler={"enabled": False}, store=migrated_store)
+def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path, migrated_store, capsys):
+    proc, _, client = search(tmp_path, capsys, "tiny", TINY, trials=5, scheduler={"enabled": False}, store=migrated_store)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ended early: no new feasible network" in proc.stdout and "2 networks trained" in proc.stdout
     trials = [r for r in runs_of(client, "tiny", "trial") if r.data.tags["nasseg.stage"] != "prescreened"]
@@ -58,8 +85,8 @@ def test_more_trials_than_networks_end_cleanly_with_a_reason(tmp_path, migrated_
     assert parent.info.status == "FINISHED" and parent.data.metrics["duplicate_proposals"] > 0
 
 
-def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path, migrated_store):
-    proc, _, client = search(tmp_path, "grid", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
+def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path, migrated_store, capsys):
+    proc, _, client = search(tmp_path, capsys, "grid", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
                              scheduler={"enabled": False}, store=migrated_store)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ended early: the grid is done: every one of the space's 2 networks" in proc.stdout
@@ -73,7 +100,7 @@ def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path, migr
     from orchestrator.evaluation.tables import write_table as write_results
 
     write_results(tmp_path / "one.jsonl.gz", list(read_table(tmp_path / "grid.jsonl").values())[:1])
-    proc, _, client = search(tmp_path, "grid2", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
+    proc, _, client = search(tmp_path, capsys, "grid2", TINY, trials=5, sampler="grid", prescreen={"candidates": 1},
                              scheduler={"enabled": False}, warm_start=f"table:{tmp_path / 'one.jsonl.gz'}")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "warm-started on 1 results of table:" in proc.stdout
@@ -86,7 +113,7 @@ def test_a_grid_search_trains_every_network_once_and_ends_cleanly(tmp_path, migr
     assert parent.data.metrics["warm_start_results"] == 1
 
 
-def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path, migrated_store):
+def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path, migrated_store, capsys):
     """The shipped table through the normal path: its own config, the table evaluator, ASHA on its
     per-epoch val_dice_1d. The grid's seeded order is the order the table was generated in, so its
     first 100 networks are in the table while the table is still partial."""
@@ -100,7 +127,7 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
                scheduler={"enabled": True, "grace_period": 2, "reduction_factor": 2},
                resources={"cpus_per_trial": 0.25, "max_concurrent_trials": 8, "retries": 0})
     (copy_store(migrated_store, tmp_path) / "bench.yaml").write_text(yaml.safe_dump(cfg))
-    proc = nasseg(["search", "bench.yaml"], tmp_path, env_for(tmp_path), timeout=600)
+    proc = here(["search", "bench.yaml"], tmp_path, capsys)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     trials = runs_of(client, "bench", "trial")
@@ -116,22 +143,25 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
     assert f"dice_1d = {best:.4f}" in proc.stdout, proc.stdout[-2000:]
 
 
-def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path):
+def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path, capsys, recwarn):
     # the table holds every network but one epoch, while train.epochs asks four: every trial fails.
     # Meanwhile another process reads the (new) store from the first second, as `mlflow ui` would:
     # the search must neither crash nor corrupt the store (it did: "_alembic_tmp_... already exists")
     reader = subprocess.Popen([sys.executable, "-c", POLL, f"sqlite:///{tmp_path / 'mlflow.db'}"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        proc, _, client = search(tmp_path, "allfail", TINY, trials=2, table_kw={"epochs": 1},
+        proc, _, client = search(tmp_path, capsys, "allfail", TINY, trials=2, table_kw={"epochs": 1},
                                  scheduler={"enabled": False})
     finally:
         reader.kill()
+        reader.communicate()
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("nasseg: no model: all 2 trials failed") and "2 of 2 failures: " in last
     assert "holds 1 epochs of this network, train.epochs asks 4" in last
     assert "predict" not in proc.stdout
+    # its report's plots have nothing to label: no matplotlib warning reaches the console
+    assert not [str(w.message) for w in recwarn if "legend" in str(w.message)]
     assert client.search_registered_models() == []
     (parent,) = runs_of(client, "allfail", "search")
     assert parent.info.status == "FAILED" and "train.epochs asks 4" in parent.data.tags["nasseg.failure"]
