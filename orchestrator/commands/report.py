@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 
 from orchestrator.config import SearchConfig  # noqa: E402
 from orchestrator.strategy.pareto import pareto_mask  # noqa: E402
-from orchestrator.tracking.tracker import ROLE, SEARCH, SEARCH_TRIAL, STAGE, TRIAL_ID, Tracker  # noqa: E402
+from orchestrator.tracking.tracker import SEARCH_TRIAL, STAGE, TRIAL_ID, Tracker, role_filter  # noqa: E402
 
 log = logging.getLogger(__name__)
 DRIFT_LABELS = ("1s", "1h", "1d", "30d", "1y")
@@ -32,7 +32,7 @@ def trials_table(tracker: Tracker, role: str = "trial") -> pd.DataFrame:
     the final trainings, with ``search_trial``) with tags, params and metrics."""
     runs = tracker.client.search_runs(
         [tracker.experiment_id], max_results=50_000,
-        filter_string=f"tags.`{SEARCH}` = '{tracker.cfg.name}' and tags.`{ROLE}` = '{role}'")
+        filter_string=role_filter(tracker.cfg.name, role))
     rows = []
     for r in runs:
         row = {"trial_id": r.data.tags.get(TRIAL_ID), "stage": r.data.tags.get(STAGE), "run_id": r.info.run_id,

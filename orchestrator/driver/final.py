@@ -20,7 +20,7 @@ from typing import Any
 from orchestrator.config import SearchConfig
 from orchestrator.evaluation.evaluators import EpochReport
 from orchestrator.strategy.pareto import pareto_ranking
-from orchestrator.tracking.tracker import ROLE, SEARCH, STAGE, TRIAL_ID, Tracker, final_label
+from orchestrator.tracking.tracker import STAGE, TRIAL_ID, Tracker, final_label, role_filter
 from search_spaces import ArchSpec
 
 FINAL_EXPERIMENT = "final"   # Ray experiment folder of final training, inside the search's folder
@@ -69,8 +69,8 @@ def rank_for_final(cfg: SearchConfig, trials: list[tuple[str, dict[str, float]]]
 def select_candidates(cfg: SearchConfig, tracker: Tracker, top_k: int) -> list[FinalCandidate]:
     """The ``top_k`` search trials to retrain, read from the search's MLflow records (the trained
     trial runs with every objective), so a search made before final training existed works too."""
-    flt = (f"tags.`{SEARCH}` = '{cfg.name}' and tags.`{ROLE}` = 'trial' and tags.`{STAGE}` = 'trained'")
-    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=flt, max_results=50_000)
+    runs = tracker.client.search_runs([tracker.experiment_id], max_results=50_000,
+                                      filter_string=role_filter(cfg.name, "trial", {STAGE: "trained"}))
     scored = [(r.data.tags[TRIAL_ID], r) for r in runs if all(o in r.data.metrics for o in cfg.objectives)]
     by_id = dict(scored)
     chosen = rank_for_final(cfg, [(tid, r.data.metrics) for tid, r in scored])[:top_k]

@@ -33,6 +33,13 @@ STORAGE_TAG = "nasseg.storage"  # where the search keeps its state (resolved), o
 TRAIN_PARAMS = ("mode", "head", "epochs", "steps_per_epoch", "batch_size", "patch_size", "lr", "lr_schedule", "seed")
 
 
+def role_filter(search: str, role: str, tags: dict[str, str] | None = None) -> str:
+    """MLflow's filter string for the runs of ``search`` in ``role`` (search | trial | final |
+    lost), and with ``tags`` (name -> value) when given."""
+    terms = {SEARCH: search, ROLE: role, **(tags or {})}
+    return " and ".join(f"tags.`{name}` = '{value}'" for name, value in terms.items())
+
+
 def is_epoch_metric(name: str) -> bool:
     """Logged with the epoch as its step: the loss and every ``val_*`` score (the undrifted
     ``val_dice``, ``val_map_dsb``, ... and the search's per-epoch objective, e.g. ``val_dice_1d``)."""
@@ -106,8 +113,8 @@ class Tracker:
         exp = self.client.get_experiment_by_name(self.cfg.name)
         if exp is None:
             return None
-        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'search'"
-        runs = self.client.search_runs([exp.experiment_id], filter_string=flt, max_results=1)
+        runs = self.client.search_runs([exp.experiment_id], filter_string=role_filter(self.cfg.name, "search"),
+                                       max_results=1)
         return runs[0] if runs else None
 
     def attach(self, parent_run_id: str) -> None:
@@ -116,11 +123,9 @@ class Tracker:
         self._parent_id = parent_run_id
 
     def _parent(self) -> str:
-        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'search'"
-        runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1)
-        found = runs[0].info.run_id if runs else None
-        if found:  # a resumed search: its parent run is running again
-            run = self.client.get_run(found)
+        run = self.existing_parent()
+        if run is not None:  # a resumed search: its parent run is running again
+            found = run.info.run_id
             if "nasseg.failure" in run.data.tags:
                 self.client.delete_tag(found, "nasseg.failure")
             if run.info.status != "RUNNING":
@@ -162,8 +167,8 @@ class Tracker:
         replaces a query per trial, whose cost grows with the store (11 % of the driver's CPU in
         a replayed 100-trial search, py-spy)."""
         if self._trial_index is None:
-            flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial'"
-            runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=50000)
+            runs = self.client.search_runs([self.experiment_id], filter_string=role_filter(self.cfg.name, "trial"),
+                                           max_results=50000)
             self._trial_index = {r.data.tags[TRIAL_ID]: r.info.run_id for r in runs if TRIAL_ID in r.data.tags}
         return self._trial_index
 
@@ -180,8 +185,7 @@ class Tracker:
         key = final_label(search_trial)
         if key in self._runs:
             return self._runs[key]
-        flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'final' and "
-               f"tags.`{SEARCH_TRIAL}` = '{search_trial}'")
+        flt = role_filter(self.cfg.name, "final", {SEARCH_TRIAL: search_trial})
         found = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1)
         if found:
             self._runs[key] = found[0].info.run_id
@@ -193,8 +197,7 @@ class Tracker:
         return self._runs[key]
 
     def _orphans(self) -> list:
-        flt = (f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial' and "
-               f"tags.`{STAGE}` = 'running'")
+        flt = role_filter(self.cfg.name, "trial", {STAGE: "running"})
         return self.client.search_runs([self.experiment_id], filter_string=flt, max_results=1000)
 
     def _adopt(self, trial_id: str, spec: ArchSpec, live_ids: set[str]) -> str | None:
@@ -219,8 +222,8 @@ class Tracker:
         the trial role: ``nasseg.role=lost``, ``nasseg.stage=lost`` (the old stage in
         ``nasseg.lost_stage``), status KILLED for the running ones. The ``trial`` role then holds
         exactly the search's trials and the candidates its searcher rejected."""
-        flt = f"tags.`{SEARCH}` = '{self.cfg.name}' and tags.`{ROLE}` = 'trial'"
-        runs = self.client.search_runs([self.experiment_id], filter_string=flt, max_results=50000)
+        runs = self.client.search_runs([self.experiment_id], filter_string=role_filter(self.cfg.name, "trial"),
+                                       max_results=50000)
         lost = [run for run in runs if (
             run.data.tags.get(STAGE) == "running"
             or (run.data.tags.get(STAGE) == "prescreened" and run.data.tags.get(TRIAL_ID) not in rejected_ids)
