@@ -140,7 +140,7 @@ def test_the_rank_test_reads_each_seeds_evaluations_from_the_progress_file(tmp_p
     import json
 
     from benchmarks.bench_strategies import DEFAULT
-    from benchmarks.strategies.decide import evals_per_seed, rank_test_line
+    from benchmarks.strategies.decide import evals_per_seed, half_of_random_line, rank_test_line
 
     key = {"metric": "m"}
     rows = []
@@ -156,3 +156,18 @@ def test_the_rank_test_reads_each_seeds_evaluations_from_the_progress_file(tmp_p
     line = rank_test_line(out, tmp_path)
     assert line.startswith(f"rank test of the default ({DEFAULT})") and "vs random p = 0.000" in line
     assert evals_per_seed({**out, "file_stem": "missing"}, tmp_path) is None
+    # every seed of the default needs 2, random search never gets there (budget + 1 = 4): ratio 0.5 exactly
+    assert half_of_random_line(out, tmp_path).endswith(f"{DEFAULT} (default) 0.50 [0.50, 0.50].")
+
+
+def test_the_default_is_the_config_default_and_the_band_rule_choice_over_the_committed_runs():
+    # the strategy the benchmarks call "default" is what a SearchConfig without sampler/prescreen
+    # keys runs, and it is what decide.py's rule picks from the committed decide/confirm runs
+    from benchmarks.bench_strategies import DEFAULT
+    from benchmarks.strategies.decide import overall_choice, runs
+    from orchestrator.config import SearchConfig
+
+    cfg = SearchConfig()
+    assert DEFAULT == {"gp": "gp-encoded", "tpe": "tpe"}[cfg.sampler] + ("+prescreen" if cfg.prescreen.candidates > 1 else "")
+    _, choice, n = overall_choice(runs())
+    assert n == 8 and choice == DEFAULT

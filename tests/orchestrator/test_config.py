@@ -80,7 +80,7 @@ def test_dsb_config_parses_apart_from_the_data_path(tmp_path):
     ("train:\n  patch_size: 30\n", "train.patch_size"),
     ("name: 'bad name'\n", "name:"),
     ("name: a..b\n", "name: 'a..b' must be 1-64 letters, digits, '_', '.', '-' (no '..')"),  # report would refuse it
-    ("sampler: grid\n", "prescreen.candidates: sampler grid trains every network in turn"),
+    ("sampler: grid\nprescreen: {candidates: 4}\n", "prescreen.candidates: sampler grid trains every network in turn"),
     ("warm_start: 'table:/does/not/exist.jsonl'\n", "warm_start: no results table at /does/not/exist.jsonl"),
     ("- a\n- b\n", "top level must be a mapping"),
     ("a: [\n", "not valid YAML"),
