@@ -12,6 +12,14 @@ was not fitted on:
    table:benchmarks/nassegnet_bench/table.jsonl.gz`` gives), and ranks the rest of the brightfield
    table. 20 random draws of the own results; median [q25, q75].
 
+And what any surrogate could reach: Kendall tau between two training seeds of the same networks on
+each data kind (``seed1`` beside ``table``, ``brightfield_seed1`` beside ``brightfield``; 90 %
+bootstrap interval over networks), and from it the tau of a perfect predictor of each network's
+expected score against one seed's results. With score = expected score + training noise, two seeds
+correlate with rho_ss = var(expected) / var(score) and a perfect predictor with sqrt(rho_ss)
+(Spearman's correction for attenuation); for normal scores rho = sin(pi tau / 2) (Greiner), so
+the ceiling is tau_max = (2 / pi) arcsin(sqrt(sin(pi tau_ss / 2))), 0 when tau_ss <= 0.
+
     .venv/bin/python benchmarks/nassegnet_bench/bench_surrogate.py [--metric dice_1d] [--write]
 """
 
@@ -89,11 +97,35 @@ def transfer(space, table: dict, other: dict, metric: str) -> dict:
     return out
 
 
+def seed_ceiling(first: dict, second: dict, metric: str, draws: int = 2000) -> dict | None:
+    """Kendall tau between two training seeds' scores of the networks both tables hold, with a 90 %
+    bootstrap interval over networks (None below 10 common networks)."""
+    from analyse import paired
+
+    a, b = paired(first, second, metric)
+    if len(a) < 10:
+        return None
+    rng = np.random.default_rng(0)
+    boot = [kendalltau(a[i], b[i]).statistic for i in rng.integers(0, len(a), (draws, len(a)))]
+    lo, hi = np.nanquantile(boot, [0.05, 0.95])
+    t = float(kendalltau(a, b).statistic)
+    return {"tau": t, "lo": float(lo), "hi": float(hi), "networks": int(len(a)),
+            "ceiling": [perfect_predictor_tau(x) for x in (t, lo, hi)]}
+
+
+def perfect_predictor_tau(seed_tau: float) -> float:
+    """The Kendall tau a perfect predictor of the expected score reaches against one seed's scores,
+    given the tau between two seeds (module docstring; 0 when the seeds do not agree at all)."""
+    if seed_tau <= 0:
+        return 0.0
+    return float(2 / np.pi * np.arcsin(np.sqrt(np.sin(np.pi * seed_tau / 2))))
+
+
 def results_text(out: dict) -> str:
     from analyse import q
 
     h = out["held_out"]
-    lines = ["## NASSegNet-Bench: the surrogate from the first trial", "",
+    lines = [f"## NASSegNet-Bench: the surrogate from the first trial (`{out['metric']}`)", "",
              f"Kendall tau of the prescreening surrogate (XGBoost on the space's encoding) on networks it was not "
              f"fitted on, metric `{out['metric']}`. Held out within the fluorescence table (5-fold, "
              f"{h['networks']} networks): {q(h['tau'], 2)}."]
@@ -107,6 +139,14 @@ def results_text(out: dict) -> str:
             e = t[f"own_{own}"]
             lines.append(f"| {own} | {q(e['cold'], 2) if e['cold'] else 'no ranking (nothing to fit)'} | "
                          f"{q(e['warm'], 2)} |")
+    ceilings = [(kind, c) for kind, c in out.get("seed_ceiling", {}).items() if c]
+    if ceilings:
+        lines += ["", "What any surrogate could reach: Kendall tau between two training seeds of the same networks "
+                  "(seed 0 vs seed 1, 90 % bootstrap interval over networks), and the tau a perfect predictor of "
+                  "each network's expected score would reach against seed 0 (`bench_surrogate.py` docstring): "
+                  + "; ".join(f"{kind}: seeds {c['tau']:.2f} [{c['lo']:.2f}, {c['hi']:.2f}] over {c['networks']}, "
+                              f"ceiling {c['ceiling'][0]:.2f} [{c['ceiling'][1]:.2f}, {c['ceiling'][2]:.2f}]"
+                              for kind, c in ceilings) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -127,6 +167,8 @@ def main() -> None:
     out = {"metric": args.metric, "held_out": held_out(space, list(table.values()), args.metric)}
     if len(bright) >= 40:
         out["transfer"] = transfer(space, table, bright, args.metric)
+    out["seed_ceiling"] = {"fluorescence": seed_ceiling(table, load("seed1"), args.metric),
+                           "brightfield": seed_ceiling(bright, load("brightfield_seed1"), args.metric)}
     (HERE / f"surrogate_{args.metric}.json").write_text(json.dumps(out, indent=1))
     text = results_text(out)
     print(text)
