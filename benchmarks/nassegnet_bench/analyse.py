@@ -200,6 +200,12 @@ def results_text(s: dict) -> str:
         lines += ["", "**Noise floor** (`seed1.jsonl.gz`: the same networks, training seed 1): "
                   + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile {v['p90_abs_diff']:.3f}), "
                               f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nf.items()) + "."]
+    nfb = s.get("noise_floor_brightfield")
+    if nfb:
+        lines += ["", "**Noise floor on brightfield** (`brightfield_seed1.jsonl.gz` beside `brightfield.jsonl.gz`: "
+                  "networks of the brightfield table trained again with seed 1): "
+                  + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile {v['p90_abs_diff']:.3f}), "
+                              f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nfb.items()) + "."]
     lt = s.get("longer_training")
     if lt:
         lines += ["", "**Demo budget vs 4x the steps** (`steps4x.jsonl.gz`): "
@@ -247,7 +253,8 @@ def main() -> None:
     unets = unet_rows()
     summary = {"table": table_summary(table), "noise_floor": compare_runs(table, load("seed1")),
                "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets),
-               "unet_like_in_table": unet_like(table)}
+               "unet_like_in_table": unet_like(table),
+               "noise_floor_brightfield": compare_runs(load("brightfield"), load("brightfield_seed1"))}
     steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
