@@ -28,8 +28,9 @@ def prepare(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
         if stored is not None:
             changed = config_diff(stored, cfg)
             if changed:
-                raise ConfigError(f"search {cfg.name!r} exists with another config ({changed}); rerun it "
-                                  f"unchanged to resume, or start a new search with --name")
+                raise ConfigError(f"search {cfg.name!r} exists with another config ({changed}); to resume, rerun "
+                                  f"it with the saved values (a key your config leaves out takes this version's "
+                                  f"default: set it to the saved value), or start a new search with --name")
             cfg = stored.with_overrides(address=cfg.address, tracking_uri=cfg.tracking_uri, storage=cfg.storage)
         check_saved_searcher_state(cfg)
         return cfg, True

@@ -40,3 +40,20 @@ def test_a_uri_storage_keeps_the_config_beside_the_search_so_another_host_checks
     with pytest.raises(ConfigError, match=r"search 's' exists with another config \(trials: 3 -> 5\)"):
         prepare(cfg.with_overrides(trials=5), resume=False)
     assert not (tmp_path / "host1" / ".cache").exists()  # nothing of it was kept locally
+
+
+def test_a_search_started_under_another_default_is_told_which_key_to_set_to_resume(tmp_path):
+    """A config that leaves prescreen out, saved when the default was 4 candidates, meets today's
+    default of 1: the refusal names the key and its saved value, and setting it resumes."""
+    from orchestrator.driver.resume import prepare, write_saved_config
+
+    today = SearchConfig.from_dict({"name": "old", "storage": str(tmp_path / "runs")})
+    write_saved_config(SearchConfig.from_dict({"name": "old", "storage": str(tmp_path / "runs"),
+                                               "prescreen": {"candidates": 4}}))
+    (tmp_path / "runs" / "old" / "tuner.pkl").write_bytes(b"")  # Ray's marker of a restorable experiment
+    with pytest.raises(ConfigError, match=r"\(prescreen\.candidates: 4 -> 1\); to resume, rerun it with the saved "
+                                          r"values \(a key your config leaves out takes this version's default"):
+        prepare(today, resume=False)
+    fixed = SearchConfig.from_dict({"name": "old", "storage": str(tmp_path / "runs"), "prescreen": {"candidates": 4}})
+    cfg, resuming = prepare(fixed, resume=False)
+    assert resuming and cfg.prescreen.candidates == 4
