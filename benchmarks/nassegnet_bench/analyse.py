@@ -82,6 +82,32 @@ def compare_runs(table: dict, other: dict) -> dict:
     return out
 
 
+SHARE_METRICS = ("dice_digital", "dice_1s", "dice_1d", "dice_1y")
+
+
+def variance_shares(first: dict, second: dict, metric: str) -> dict | None:
+    """Where a score's spread over networks comes from, from two training seeds of the same networks
+    (each score a mean over programming draws, with its ``_sem``): the architecture, the training
+    seed, and the programming draws. With score = architecture + seed noise + programming noise
+    (independent), var(seed 0 - seed 1) = 2 var(seed) + sem_0^2 + sem_1^2, so
+    var(seed) = (var(diff) - mean(sem_0^2 + sem_1^2)) / 2; the architecture's share is what is left
+    of the total. Shares are of the total variance (estimates: clipped to [0, 1]). The
+    architecture's share is the ranking signal a search or surrogate can find in one run; with k
+    draws instead of the table's, the programming share scales by (draws / k). None below 10 networks."""
+    common = [sig for sig in first if sig in second]
+    if len(common) < 10:
+        return None
+    x, y = (np.array([t[sig].final[metric] for sig in common]) for t in (first, second))
+    sem2 = np.array([first[sig].final.get(f"{metric}_sem", 0.0) ** 2 + second[sig].final.get(f"{metric}_sem", 0.0) ** 2
+                     for sig in common])
+    total = (np.var(x, ddof=1) + np.var(y, ddof=1)) / 2
+    seed = max((np.var(x - y, ddof=1) - sem2.mean()) / 2, 0.0)
+    programming = sem2.mean() / 2
+    clip = lambda v: float(min(max(v / total, 0.0), 1.0)) if total > 0 else 0.0  # noqa: E731
+    return {"networks": len(common), "sd": float(np.sqrt(total)), "architecture": clip(total - seed - programming),
+            "training_seed": clip(seed), "programming": clip(programming)}
+
+
 def unet_rows(variant: str = "unet") -> list[dict]:
     from generate import read_unet_rows, table_path
 
@@ -206,6 +232,19 @@ def results_text(s: dict) -> str:
                   "networks of the brightfield table trained again with seed 1): "
                   + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile {v['p90_abs_diff']:.3f}), "
                               f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nfb.items()) + "."]
+    shares = {k: v for k, v in (s.get("variance_shares") or {}).items() if any(v.values())}
+    if shares:
+        lines += ["", "**Where the spread comes from** (two training seeds of the same networks, each score a mean "
+                  "over the table's 2 programming draws; `analyse.variance_shares`): share of the variance over "
+                  "networks due to the architecture (what a search or surrogate can rank on) / the training seed "
+                  "/ the programming draws.", "",
+                  "| data | metric | networks | sd | architecture | training seed | programming draws |",
+                  "|---|---|---|---|---|---|---|"]
+        for kind, per_metric in shares.items():
+            for m, v in per_metric.items():
+                if v:
+                    lines.append(f"| {kind} | `{m}` | {v['networks']} | {v['sd']:.3f} | {v['architecture']:.2f} | "
+                                 f"{v['training_seed']:.2f} | {v['programming']:.2f} |")
     lt = s.get("longer_training")
     if lt:
         lines += ["", "**Demo budget vs 4x the steps** (`steps4x.jsonl.gz`): "
@@ -255,6 +294,10 @@ def main() -> None:
                "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets),
                "unet_like_in_table": unet_like(table),
                "noise_floor_brightfield": compare_runs(load("brightfield"), load("brightfield_seed1"))}
+    summary["variance_shares"] = {
+        kind: {m: variance_shares(first, second, m) for m in SHARE_METRICS}
+        for kind, (first, second) in {"fluorescence": (table, load("seed1")),
+                                      "brightfield": (load("brightfield"), load("brightfield_seed1"))}.items()}
     steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)

@@ -13,6 +13,8 @@ the committed table. Tables (all under ``benchmarks/nassegnet_bench/``):
 - ``brightfield``: the first 112 on ``synthetic-brightfield`` (does a surrogate fitted on the
   fluorescence table rank networks on other data?); ``brightfield_seed1``: the first 56 of them
   again with training seed 1 (how well can anything rank networks there: the noise floor);
+  ``brightfield_reps8``: the same 56 (seed 0, the same trained weights) drift-evaluated over 8
+  programming draws instead of 2 (how much of that noise is the chip's programming);
 - ``unet``: plain U-Nets (MONAI's ``BasicUNet``) trained the same way (the hand-designed
   baseline; not a NASSegNet, so trained by this script with nasseg's ``Trainer``, not by a search);
   ``unet_steps4x``: the same U-Nets (seed 0) with 4x the steps, beside ``steps4x``.
@@ -43,6 +45,7 @@ VARIANTS = {
     "steps4x": ("table.yaml", {"train": {"steps_per_epoch": 64}}, 56),
     "brightfield": ("table.yaml", {"data": "synthetic-brightfield:16"}, 112),
     "brightfield_seed1": ("table.yaml", {"data": "synthetic-brightfield:16", "train": {"seed": 1}}, 56),
+    "brightfield_reps8": ("table.yaml", {"data": "synthetic-brightfield:16", "train": {"drift_reps": 8}}, 56),
 }
 #: the hand-designed baseline: MONAI's BasicUNet (4 down-samplings, two 3x3 convs per level) at
 #: widths (c, c, 2c, 4c, 8c, c) spanning the table's parameter range, transpose ("deconv") or resize

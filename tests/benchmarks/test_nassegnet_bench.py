@@ -26,3 +26,30 @@ def test_the_surrogate_ceiling_is_what_a_perfect_predictor_reaches_against_one_n
 def test_the_ceiling_is_zero_without_agreement_and_one_without_noise():
     assert perfect_predictor_tau(-0.1) == 0.0 and perfect_predictor_tau(0.0) == 0.0
     assert perfect_predictor_tau(1.0) == pytest.approx(1.0)
+
+
+def test_the_variance_shares_recover_architecture_seed_and_programming_noise():
+    # simulated tables: each network's score = architecture + training-seed noise + the mean of 2
+    # programming draws (with its standard error, as drift_evaluation writes it)
+    from types import SimpleNamespace
+
+    from analyse import variance_shares
+
+    rng = np.random.default_rng(1)
+    arch_sd, seed_sd, draw_sd, n = 0.03, 0.02, 0.05, 20000
+    arch = rng.normal(0.85, arch_sd, n)
+
+    def table():
+        rows = {}
+        for i in range(n):
+            draws = arch[i] + rng.normal(0, seed_sd) + rng.normal(0, draw_sd, 2)
+            rows[i] = SimpleNamespace(final={"dice_1y": draws.mean(), "dice_1y_sem": draws.std(ddof=1) / np.sqrt(2)})
+        return rows
+
+    shares = variance_shares(table(), table(), "dice_1y")
+    total = arch_sd**2 + seed_sd**2 + draw_sd**2 / 2
+    assert shares["networks"] == n and shares["sd"] == pytest.approx(np.sqrt(total), rel=0.03)
+    assert shares["architecture"] == pytest.approx(arch_sd**2 / total, abs=0.03)
+    assert shares["training_seed"] == pytest.approx(seed_sd**2 / total, abs=0.03)
+    assert shares["programming"] == pytest.approx(draw_sd**2 / 2 / total, abs=0.03)
+    assert variance_shares({1: None}, {1: None}, "dice_1y") is None  # fewer than 10 networks
