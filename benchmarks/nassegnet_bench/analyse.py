@@ -86,26 +86,30 @@ SHARE_METRICS = ("dice_digital", "dice_1s", "dice_1d", "dice_1y")
 
 
 def variance_shares(first: dict, second: dict, metric: str) -> dict | None:
-    """Where a score's spread over networks comes from, from two training seeds of the same networks
-    (each score a mean over programming draws, with its ``_sem``): the architecture, the training
+    """Where the spread of ``first``'s score over networks comes from, measured against a second
+    training seed of the same networks (``second``; each score a mean over programming draws, with
+    its ``_sem``; the two may use different numbers of draws): the architecture, the training
     seed, and the programming draws. With score = architecture + seed noise + programming noise
-    (independent), var(seed 0 - seed 1) = 2 var(seed) + sem_0^2 + sem_1^2, so
-    var(seed) = (var(diff) - mean(sem_0^2 + sem_1^2)) / 2; the architecture's share is what is left
-    of the total. Shares are of the total variance (estimates: clipped to [0, 1]). The
-    architecture's share is the ranking signal a search or surrogate can find in one run; with k
-    draws instead of the table's, the programming share scales by (draws / k). None below 10 networks."""
+    (independent), var(first - second) = 2 var(seed) + sem_first^2 + sem_second^2, so
+    var(seed) = (var(diff) - mean(sem_first^2 + sem_second^2)) / 2, programming = mean(sem_first^2),
+    and the architecture's share is what is left of var(first). Shares are of var(first)
+    (estimates, clipped to [0, 1]). The architecture's share is the ranking signal a search or
+    surrogate can find in one such run; ``ceiling_tau`` is the Kendall tau a perfect predictor of
+    the architecture's part reaches against ``first`` (correlation sqrt(share), tau by Greiner's
+    relation for normal scores). None below 10 networks."""
     common = [sig for sig in first if sig in second]
     if len(common) < 10:
         return None
     x, y = (np.array([t[sig].final[metric] for sig in common]) for t in (first, second))
-    sem2 = np.array([first[sig].final.get(f"{metric}_sem", 0.0) ** 2 + second[sig].final.get(f"{metric}_sem", 0.0) ** 2
-                     for sig in common])
-    total = (np.var(x, ddof=1) + np.var(y, ddof=1)) / 2
-    seed = max((np.var(x - y, ddof=1) - sem2.mean()) / 2, 0.0)
-    programming = sem2.mean() / 2
+    sem_x2, sem_y2 = (np.array([t[sig].final.get(f"{metric}_sem", 0.0) ** 2 for sig in common]) for t in (first, second))
+    total = np.var(x, ddof=1)
+    seed = max((np.var(x - y, ddof=1) - (sem_x2 + sem_y2).mean()) / 2, 0.0)
+    programming = sem_x2.mean()
     clip = lambda v: float(min(max(v / total, 0.0), 1.0)) if total > 0 else 0.0  # noqa: E731
-    return {"networks": len(common), "sd": float(np.sqrt(total)), "architecture": clip(total - seed - programming),
-            "training_seed": clip(seed), "programming": clip(programming)}
+    arch = clip(total - seed - programming)
+    return {"networks": len(common), "sd": float(np.sqrt(total)), "architecture": arch,
+            "training_seed": clip(seed), "programming": clip(programming),
+            "ceiling_tau": float(2 / np.pi * np.arcsin(np.sqrt(arch)))}
 
 
 def unet_rows(variant: str = "unet") -> list[dict]:
@@ -234,17 +238,18 @@ def results_text(s: dict) -> str:
                               f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nfb.items()) + "."]
     shares = {k: v for k, v in (s.get("variance_shares") or {}).items() if any(v.values())}
     if shares:
-        lines += ["", "**Where the spread comes from** (two training seeds of the same networks, each score a mean "
-                  "over the table's 2 programming draws; `analyse.variance_shares`): share of the variance over "
-                  "networks due to the architecture (what a search or surrogate can rank on) / the training seed "
-                  "/ the programming draws.", "",
-                  "| data | metric | networks | sd | architecture | training seed | programming draws |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "**Where the spread comes from** (a table against a second training seed of the same "
+                  "networks; each score a mean over 2 programming draws, 8 in `brightfield_reps8`; "
+                  "`analyse.variance_shares`): share of the variance over networks due to the architecture (what "
+                  "a search or surrogate can rank on) / the training seed / the programming draws, and the Kendall "
+                  "tau a perfect predictor of the architecture's part would reach against the table.", "",
+                  "| data | metric | networks | sd | architecture | training seed | programming draws | ceiling tau |",
+                  "|---|---|---|---|---|---|---|---|"]
         for kind, per_metric in shares.items():
             for m, v in per_metric.items():
                 if v:
                     lines.append(f"| {kind} | `{m}` | {v['networks']} | {v['sd']:.3f} | {v['architecture']:.2f} | "
-                                 f"{v['training_seed']:.2f} | {v['programming']:.2f} |")
+                                 f"{v['training_seed']:.2f} | {v['programming']:.2f} | {v['ceiling_tau']:.2f} |")
     lt = s.get("longer_training")
     if lt:
         lines += ["", "**Demo budget vs 4x the steps** (`steps4x.jsonl.gz`): "
@@ -297,7 +302,9 @@ def main() -> None:
     summary["variance_shares"] = {
         kind: {m: variance_shares(first, second, m) for m in SHARE_METRICS}
         for kind, (first, second) in {"fluorescence": (table, load("seed1")),
-                                      "brightfield": (load("brightfield"), load("brightfield_seed1"))}.items()}
+                                      "brightfield": (load("brightfield"), load("brightfield_seed1")),
+                                      "brightfield, 8 draws": (load("brightfield_reps8"), load("brightfield_seed1"))
+                                      }.items()}
     steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
