@@ -5,7 +5,8 @@ is measured two ways, Kendall tau of its predictions against the measured scores
 was not fitted on:
 
 1. **held out within the table**: 5-fold cross-validation over the fluorescence table;
-2. **on other data**: the ``brightfield`` table (the same architectures trained on
+2. **on other data**: the ``brightfield`` table (and ``brightfield_reps8``, the first 56 of its networks
+   drift-evaluated over 8 programming draws instead of 2) (the same architectures trained on
    ``synthetic-brightfield``). A search on brightfield data sees ``own`` = 0, 10 or 30 of its own
    results (random networks of the brightfield table); the surrogate is fitted on those alone
    (``cold``) or on the fluorescence table plus those (``warm``, what ``warm_start:
@@ -129,12 +130,17 @@ def results_text(out: dict) -> str:
              f"Kendall tau of the prescreening surrogate (XGBoost on the space's encoding) on networks it was not "
              f"fitted on, metric `{out['metric']}`. Held out within the fluorescence table (5-fold, "
              f"{h['networks']} networks): {q(h['tau'], 2)}."]
-    t = out.get("transfer")
-    if t:
-        lines += ["", f"On the brightfield table ({t['networks']} networks trained on `synthetic-brightfield`; the "
-                  f"same networks' fluorescence and brightfield scores have Spearman "
-                  f"{t['same_networks_spearman']:.2f} over {t['same_networks']}), with `own` results of the search "
-                  f"itself, {DRAWS} draws:", "", "| own results | cold (own only) | warm (table + own) |", "|---|---|---|"]
+    for key, what in (("transfer", "the brightfield table ({n} networks trained on `synthetic-brightfield`, "
+                                     "2 programming draws each"),
+                      ("transfer_reps8", "`brightfield_reps8` (the first {n} of them, the same trained weights, "
+                                         "8 programming draws each")):
+        t = out.get(key)
+        if not t:
+            continue
+        lines += ["", f"On {what.format(n=t['networks'])}; the same networks' fluorescence and brightfield scores "
+                  f"have Spearman {t['same_networks_spearman']:.2f} over {t['same_networks']}), with `own` results "
+                  f"of the search itself, {DRAWS} draws:", "", "| own results | cold (own only) | warm (table + own) |",
+                  "|---|---|---|"]
         for own in OWN:
             e = t[f"own_{own}"]
             lines.append(f"| {own} | {q(e['cold'], 2) if e['cold'] else 'no ranking (nothing to fit)'} | "
@@ -167,6 +173,9 @@ def main() -> None:
     out = {"metric": args.metric, "held_out": held_out(space, list(table.values()), args.metric)}
     if len(bright) >= 40:
         out["transfer"] = transfer(space, table, bright, args.metric)
+    bright8 = load("brightfield_reps8")
+    if len(bright8) >= 40:  # the same question against scores averaged over 8 programming draws
+        out["transfer_reps8"] = transfer(space, table, bright8, args.metric)
     out["seed_ceiling"] = {"fluorescence": seed_ceiling(table, load("seed1"), args.metric),
                            "brightfield": seed_ceiling(bright, load("brightfield_seed1"), args.metric)}
     (HERE / f"surrogate_{args.metric}.json").write_text(json.dumps(out, indent=1))

@@ -22,6 +22,7 @@ from orchestrator.driver.ray_setup import init_ray, quiet_ray_env
 from orchestrator.driver.resume import final_searcher, prepare, write_saved_config
 from orchestrator.driver.tuner import new_tuner, restore_tuner
 from orchestrator.evaluation.evaluators import EpochReport
+from orchestrator.evaluation.ranking_noise import RankingNoise, ranking_noise
 from orchestrator.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class SearchOutcome:
     stop_reason: str | None = None    # why the searcher ended the search before ``trials``
     final: Any = None                 # final.FinalOutcome when final training ran
     model_source: str | None = None   # what the registered model is: a search trial or final-<trial>
+    ranking_noise: RankingNoise | None = None  # how much of the trials' spread is programming noise
 
 
 def run_search(cfg: SearchConfig, resume: bool = False) -> SearchOutcome:
@@ -111,6 +113,9 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
     if lost:
         print(f"nasseg: {lost} run(s) of trials or candidates lost with a killed driver are marked nasseg.role=lost")
     tracker.log_progress(searcher.progress())
+    noise = ranking_noise(cfg.primary_objective, [m for _, m, _ in trained])
+    if noise is not None:
+        tracker.log_metrics(tracker.parent_id, {"programming_noise_share": noise.share})
     searcher.surrogate.save(cfg.search_dir / "surrogate.json")
     tracker.client.log_artifact(tracker.parent_id, str(cfg.search_dir / "surrogate.json"))
     model_uri, source, final = None, None, None
@@ -136,7 +141,7 @@ def finish_search(cfg: SearchConfig, tracker: Tracker, results, searcher) -> Sea
         best_score=float(best[1][cfg.primary_objective]) if best else None, model_uri=model_uri,
         kendall_tau=searcher.surrogate.kendall_tau(), kendall_pairs=len(searcher.surrogate.unseen_pairs),
         no_result=why, duplicates=searcher.duplicates, stop_reason=searcher.finished_reason, final=final,
-        model_source=source)
+        model_source=source, ranking_noise=noise)
     _print_summary(cfg, outcome)
     return outcome
 
@@ -203,6 +208,8 @@ def _print_summary(cfg: SearchConfig, o: SearchOutcome) -> None:
             print_final(cfg, o.final)
         print(f"  model: {o.model_uri} ({o.model_source})" if o.model_uri
               else f"  no model: trials were replayed ({cfg.evaluator})")
+    if o.ranking_noise is not None:
+        print(f"  {o.ranking_noise.advice(cfg.train.drift_reps)}")
     if o.kendall_tau is not None:
         caveat = " (too few to judge the surrogate)" if o.kendall_pairs < 10 else ""
         print(f"  surrogate Kendall tau on {o.kendall_pairs} unseen trials: {o.kendall_tau:.3f}{caveat}")

@@ -141,6 +141,10 @@ def test_the_committed_nassegnet_bench_table_replays_a_100_trial_search(tmp_path
             assert run.data.metrics["dice_1y"] == pytest.approx(row.final["dice_1y"])
     best = max(r.data.metrics["dice_1d"] for r in trials if r.data.tags["nasseg.stage"] == "trained")
     assert f"dice_1d = {best:.4f}" in proc.stdout, proc.stdout[-2000:]
+    # on the fluorescence table programming draws are a small part of the spread: said, not alarmed
+    parent = runs_of(client, "bench", "search")[0]
+    assert 0 < parent.data.metrics["programming_noise_share"] < 0.5
+    assert "programming noise: the trials' dice_1d spread by" in proc.stdout and "raise train.drift_reps" not in proc.stdout
 
 
 def test_a_search_whose_trials_all_fail_exits_1_and_registers_nothing(tmp_path, capsys, recwarn):
