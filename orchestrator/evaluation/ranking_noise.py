@@ -44,13 +44,16 @@ class RankingNoise:
 
 def ranking_noise(objective: str, trial_metrics: Iterable[Mapping[str, float]]) -> RankingNoise | None:
     """The share of the variance of ``objective`` over trained trials that their own standard errors
-    over programming draws explain; None for an objective without one (digital, costs) or fewer
-    than ``MIN_TRIALS`` trials."""
+    over programming draws explain; None for an objective without one (digital, costs), with one
+    draw per trial (``train.drift_reps: 1`` writes a standard error of 0: unknown, not zero) or
+    with fewer than ``MIN_TRIALS`` trials."""
     pairs = [(m[objective], m[f"{objective}_sem"]) for m in trial_metrics
              if objective in m and f"{objective}_sem" in m]
     if len(pairs) < MIN_TRIALS:
         return None
     scores, sems = (np.array(v, dtype=float) for v in zip(*pairs))
+    if not np.any(sems > 0):
+        return None
     variance, noise = float(np.var(scores, ddof=1)), float(np.mean(sems ** 2))
     share = 1.0 if variance <= 0 else min(noise / variance, 1.0)
     return RankingNoise(objective, len(pairs), float(np.sqrt(variance)), float(np.sqrt(noise)), share)

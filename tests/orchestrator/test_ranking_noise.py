@@ -25,6 +25,8 @@ def test_the_share_is_the_mean_squared_standard_error_over_the_variance_of_the_s
 def test_no_reading_without_standard_errors_or_with_too_few_trials():
     assert ranking_noise("dice_digital", [{"dice_digital": 0.9}] * 10) is None
     assert ranking_noise("dice_1d", [{"dice_1d": 0.9, "dice_1d_sem": 0.01}] * (MIN_TRIALS - 1)) is None
+    one_draw = [{"dice_1d": 0.8 + i / 100, "dice_1d_sem": 0.0} for i in range(10)]  # drift_reps 1: no estimate
+    assert ranking_noise("dice_1d", one_draw) is None
 
 
 @pytest.mark.parametrize("table, objective, noisy", [
