@@ -6,7 +6,8 @@ was not fitted on:
 
 1. **held out within the table**: 5-fold cross-validation over the fluorescence table;
 2. **on other data**: the ``brightfield`` table (and ``brightfield_reps8``, the first 56 of its networks
-   drift-evaluated over 8 programming draws instead of 2) (the same architectures trained on
+   trained again with the same seed and drift-evaluated over 8 programming draws instead of 2) (the
+   same architectures trained on
    ``synthetic-brightfield``). A search on brightfield data sees ``own`` = 0, 10 or 30 of its own
    results (random networks of the brightfield table); the surrogate is fitted on those alone
    (``cold``) or on the fluorescence table plus those (``warm``, what ``warm_start:
@@ -132,8 +133,8 @@ def results_text(out: dict) -> str:
              f"{h['networks']} networks): {q(h['tau'], 2)}."]
     for key, what in (("transfer", "the brightfield table ({n} networks trained on `synthetic-brightfield`, "
                                      "2 programming draws each"),
-                      ("transfer_reps8", "`brightfield_reps8` (the first {n} of them, the same trained weights, "
-                                         "8 programming draws each")):
+                      ("transfer_reps8", "`brightfield_reps8` (the first {n} of them trained again with the same "
+                                         "seed, 8 programming draws each")):
         t = out.get(key)
         if not t:
             continue
