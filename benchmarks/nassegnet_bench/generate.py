@@ -17,7 +17,10 @@ the committed table. Tables (all under ``benchmarks/nassegnet_bench/``):
   programming draws instead of 2 (how much of that noise is the chip's programming). Rows are
   reproducible in distribution, not bit for bit across machines and library builds: retrained
   here, 3 fluorescence networks came within 0.003 Dice of their rows, while brightfield training
-  (unstable at the demo's learning rate) moved digital Dice by 0.002 median, up to 0.07;
+  (unstable at the demo's learning rate) moved digital Dice by 0.002 median, up to 0.07 (same
+  code, earlier machine; on one machine a row reproduces exactly). Each chunk records the
+  environment that made it in ``environment.json`` (recorded from ``brightfield_seed1`` and
+  ``brightfield_reps8`` on; the older tables predate it);
 - ``unet``: plain U-Nets (MONAI's ``BasicUNet``) trained the same way (the hand-designed
   baseline; not a NASSegNet, so trained by this script with nasseg's ``Trainer``, not by a search);
   ``unet_steps4x``: the same U-Nets (seed 0) with 4x the steps, beside ``steps4x``.
@@ -83,6 +86,40 @@ def read_rows(path: Path) -> dict:
     return read_table(path) if path.exists() else {}
 
 
+#: the packages whose versions change a trained network's numbers (rows are reproducible bit for bit
+#: only under the same versions and CPU; see the module docstring)
+RECORDED_PACKAGES = ("torch", "numpy", "scipy", "numba", "monai", "scikit-image", "aihwkit", "optuna", "ray")
+
+
+def environment() -> dict:
+    """What generated a table: Python, the versions of ``RECORDED_PACKAGES`` and the CPU model."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def ver(name: str) -> str | None:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
+        else platform.processor()
+    return {"python": platform.python_version(), "cpu": cpu,
+            "packages": {name: ver(name) for name in RECORDED_PACKAGES}}
+
+
+def record_environment(variant: str, path: Path = HERE / "environment.json") -> None:
+    """Add this environment to ``environment.json`` under ``variant`` (once per distinct environment)."""
+    import json
+
+    records = json.loads(path.read_text()) if path.exists() else {}
+    env = environment()
+    if env not in records.setdefault(variant, []):
+        records[variant].append(env)
+        path.write_text(json.dumps(records, indent=1, sort_keys=True) + "\n")
+
+
 def run(cmd: list[str], cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     print("+", " ".join(cmd), flush=True)
@@ -118,6 +155,7 @@ def generate(variant: str, chunk: int, workdir: Path, until: int | None = None) 
             new = read_table(part)
         merged = {**rows, **{sig: row for sig, row in new.items() if sig not in rows}}
         write_table(out, [as_row(r.arch, r.epochs, {**r.final, **r.info}) for r in merged.values()])
+        record_environment(variant)
         rate = (time.time() - started) / max(len(merged) - len(rows), 1)
         print(f"generate: {variant}: {len(merged)}/{total} networks ({len(merged) - len(rows)} new, "
               f"{rate:.0f} s per network in this chunk)", flush=True)

@@ -53,3 +53,17 @@ def test_the_variance_shares_recover_architecture_seed_and_programming_noise():
     assert shares["training_seed"] == pytest.approx(seed_sd**2 / total, abs=0.03)
     assert shares["programming"] == pytest.approx(draw_sd**2 / 2 / total, abs=0.03)
     assert variance_shares({1: None}, {1: None}, "dice_1y") is None  # fewer than 10 networks
+
+
+def test_each_table_records_the_environment_that_made_it_once(tmp_path):
+    import json
+
+    from generate import environment, record_environment
+
+    path = tmp_path / "environment.json"
+    record_environment("seed1", path)
+    record_environment("seed1", path)  # a second chunk in the same environment adds nothing
+    record_environment("steps4x", path)
+    records = json.loads(path.read_text())
+    assert records == {"seed1": [environment()], "steps4x": [environment()]}
+    assert records["seed1"][0]["packages"]["torch"].startswith("2.13.0") and records["seed1"][0]["python"].startswith("3.11")
