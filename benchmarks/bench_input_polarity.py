@@ -71,18 +71,15 @@ def train_inverted(arch: str) -> dict:
 def summary(rows: list[dict], reference: dict) -> dict:
     """Median [q25, q75] per condition and metric, plus the 1 s -> 1 year loss, over the networks;
     Wilcoxon signed-rank tests of the paired differences (the same network, as is vs inverted)."""
+    from analyse import quartiles
     from scipy.stats import wilcoxon
-
-    def q(v):
-        v = np.asarray(v, float)
-        return {"median": float(np.median(v)), "q25": float(np.percentile(v, 25)), "q75": float(np.percentile(v, 75))}
 
     out: dict = {"networks": len(rows)}
     values = {}
     for name, get in (("as is", lambda r: reference[r["arch"]].final), ("inverted", lambda r: r["inverted"])):
         values[name] = {m: np.array([get(r)[m] for r in rows]) for m in METRICS}
         values[name]["loss_1s_1y"] = values[name]["dice_1s"] - values[name]["dice_1y"]
-        out[name] = {m: q(v) for m, v in values[name].items()}
+        out[name] = {m: quartiles(v) for m, v in values[name].items()}
     out["inverted_better_1y"] = int(np.sum(values["inverted"]["dice_1y"] > values["as is"]["dice_1y"]))
     out["wilcoxon_p"] = {m: float(wilcoxon(values["inverted"][m], values["as is"][m]).pvalue)
                          for m in ("dice_digital", "dice_1y", "loss_1s_1y", "dice_1y_std")}
@@ -90,8 +87,7 @@ def summary(rows: list[dict], reference: dict) -> dict:
 
 
 def results_text(sets: list[tuple[str, dict]]) -> str:
-    def cell(d):
-        return f"{d['median']:.3f} [{d['q25']:.3f}, {d['q75']:.3f}]"
+    from analyse import q as cell
 
     lines = ["## bench_input_polarity: brightfield inputs as they are vs inverted", "",
              "Networks of `brightfield_reps8` (NASSegNet-Bench, demo budget, seed 0, 8 programming draws), trained "

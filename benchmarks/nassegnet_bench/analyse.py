@@ -85,6 +85,13 @@ def compare_runs(table: dict, other: dict) -> dict:
 SHARE_METRICS = ("dice_digital", "dice_1s", "dice_1d", "dice_1y")
 
 
+def tau_of_reliability(reliability: float) -> float:
+    """The Kendall tau between a score and its noise-free part when that part holds ``reliability``
+    of the score's variance: Pearson correlation sqrt(reliability) (Spearman's attenuation), tau
+    by Greiner's relation for normal scores, (2 / pi) arcsin(rho); 0 without reliability."""
+    return float(2 / np.pi * np.arcsin(np.sqrt(reliability))) if reliability > 0 else 0.0
+
+
 def variance_shares(first: dict, second: dict, metric: str) -> dict | None:
     """Where the spread of ``first``'s score over networks comes from, measured against a second
     training seed of the same networks (``second``; each score a mean over programming draws, with
@@ -109,7 +116,7 @@ def variance_shares(first: dict, second: dict, metric: str) -> dict | None:
     arch = clip(total - seed - programming)
     return {"networks": len(common), "sd": float(np.sqrt(total)), "architecture": arch,
             "training_seed": clip(seed), "programming": clip(programming),
-            "ceiling_tau": float(2 / np.pi * np.arcsin(np.sqrt(arch)))}
+            "ceiling_tau": tau_of_reliability(arch)}
 
 
 def unet_rows(variant: str = "unet") -> list[dict]:
@@ -225,17 +232,13 @@ def results_text(s: dict) -> str:
     lines += ["", f"Dice lost from 1 s to 1 year: {q(t['dice_loss_1s_1y'])}; digital reference minus 1 year: "
               f"{q(t['dice_digital_minus_1y'])}. Spearman of dice_1d and dice_1y over the table: "
               f"{t['spearman_dice_1d_vs_1y']:.2f}."]
-    nf = s.get("noise_floor")
-    if nf:
-        lines += ["", "**Noise floor** (`seed1.jsonl.gz`: the same networks, training seed 1): "
-                  + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile {v['p90_abs_diff']:.3f}), "
-                              f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nf.items()) + "."]
-    nfb = s.get("noise_floor_brightfield")
-    if nfb:
-        lines += ["", "**Noise floor on brightfield** (`brightfield_seed1.jsonl.gz` beside `brightfield.jsonl.gz`: "
-                  "networks of the brightfield table trained again with seed 1): "
-                  + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile {v['p90_abs_diff']:.3f}), "
-                              f"Spearman {v['spearman']:.2f} over {v['networks']}" for m, v in nfb.items()) + "."]
+    for key, title in (("noise_floor", "**Noise floor** (`seed1.jsonl.gz`: the same networks, training seed 1): "),
+                       ("noise_floor_brightfield", "**Noise floor on brightfield** (`brightfield_seed1.jsonl.gz` beside "
+                        "`brightfield.jsonl.gz`: networks of the brightfield table trained again with seed 1): ")):
+        if s.get(key):
+            lines += ["", title + "; ".join(f"`{m}` |seed 0 - seed 1| {q(v['abs_diff'])} (90th percentile "
+                                            f"{v['p90_abs_diff']:.3f}), Spearman {v['spearman']:.2f} over {v['networks']}"
+                                            for m, v in s[key].items()) + "."]
     shares = {k: v for k, v in (s.get("variance_shares") or {}).items() if any(v.values())}
     if shares:
         lines += ["", "**Where the spread comes from** (a table against a second training seed of the same "
@@ -295,17 +298,15 @@ def main() -> None:
     if not table:
         sys.exit("analyse: no table yet (benchmarks/nassegnet_bench/generate.py table)")
     unets = unet_rows()
-    summary = {"table": table_summary(table), "noise_floor": compare_runs(table, load("seed1")),
-               "longer_training": compare_runs(table, load("steps4x")), "versus_unet": versus_unet(table, unets),
-               "unet_like_in_table": unet_like(table),
-               "noise_floor_brightfield": compare_runs(load("brightfield"), load("brightfield_seed1"))}
+    seed1, steps4x, bright, bright_seed1 = load("seed1"), load("steps4x"), load("brightfield"), load("brightfield_seed1")
+    summary = {"table": table_summary(table), "noise_floor": compare_runs(table, seed1),
+               "longer_training": compare_runs(table, steps4x), "versus_unet": versus_unet(table, unets),
+               "unet_like_in_table": unet_like(table), "noise_floor_brightfield": compare_runs(bright, bright_seed1)}
     summary["variance_shares"] = {
         kind: {m: variance_shares(first, second, m) for m in SHARE_METRICS}
-        for kind, (first, second) in {"fluorescence": (table, load("seed1")),
-                                      "brightfield": (load("brightfield"), load("brightfield_seed1")),
-                                      "brightfield, 8 draws": (load("brightfield_reps8"), load("brightfield_seed1"))
-                                      }.items()}
-    steps4x, unets4x = load("steps4x"), unet_rows("unet_steps4x")
+        for kind, (first, second) in {"fluorescence": (table, seed1), "brightfield": (bright, bright_seed1),
+                                      "brightfield, 8 draws": (load("brightfield_reps8"), bright_seed1)}.items()}
+    unets4x = unet_rows("unet_steps4x")
     if steps4x and unets4x:  # the same comparison after 4x the steps (the table's 56 networks, seed 0 U-Nets)
         summary["versus_unet_steps4x"] = versus_unet(steps4x, unets4x)
     (HERE / "summary.json").write_text(json.dumps(summary, indent=1))

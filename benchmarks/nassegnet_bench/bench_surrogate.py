@@ -118,9 +118,10 @@ def seed_ceiling(first: dict, second: dict, metric: str, draws: int = 2000) -> d
 def perfect_predictor_tau(seed_tau: float) -> float:
     """The Kendall tau a perfect predictor of the expected score reaches against one seed's scores,
     given the tau between two seeds (module docstring; 0 when the seeds do not agree at all)."""
-    if seed_tau <= 0:
-        return 0.0
-    return float(2 / np.pi * np.arcsin(np.sqrt(np.sin(np.pi * seed_tau / 2))))
+    from analyse import tau_of_reliability
+
+    # the two seeds' Pearson correlation (Greiner) is the share of the variance that is not noise
+    return tau_of_reliability(float(np.sin(np.pi * seed_tau / 2))) if seed_tau > 0 else 0.0
 
 
 def results_text(out: dict) -> str:

@@ -102,10 +102,10 @@ def environment() -> dict:
         except PackageNotFoundError:
             return None
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() \
-        else platform.processor()
-    return {"python": platform.python_version(), "cpu": cpu,
+    cpuinfo = Path("/proc/cpuinfo")
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+              if line.startswith("model name")] if cpuinfo.exists() else []
+    return {"python": platform.python_version(), "cpu": models[0] if models else platform.processor(),
             "packages": {name: ver(name) for name in RECORDED_PACKAGES}}
 
 

@@ -113,15 +113,10 @@ def results_text(found: dict) -> str:
                     r = s["regret"]["100"]
                     cells += [band(s), f"{r['median']:.2f} [{r['q25']:.2f}, {r['q75']:.2f}]"]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        for st in ("decide", "confirm"):
-            if st in stages and (line := target_line(stages[st])):
-                lines.append(f"\n{st}: {line}")
-        for st in ("decide", "confirm"):
-            if st in stages and (line := rank_test_line(stages[st])):
-                lines.append(f"\n{st}: {line}")
-        for st in ("decide", "confirm"):
-            if st in stages and (line := half_of_random_line(stages[st])):
-                lines.append(f"\n{st}: {line}")
+        for reading in (target_line, rank_test_line, half_of_random_line):
+            for st in ("decide", "confirm"):
+                if st in stages and (line := reading(stages[st])):
+                    lines.append(f"\n{st}: {line}")
         for st in ("decide", "confirm"):
             if st in stages:
                 best, tied = winner(stages[st])
@@ -173,6 +168,8 @@ def half_of_random_line(out: dict, folder: Path = HERE / "progress", draws: int 
     unpaired). An interval that straddles 0.5 means the seeds cannot tell whether the target is met."""
     import numpy as np
 
+    from benchmarks.bench_strategies import DEFAULT
+
     evals = evals_per_seed(out, folder)
     names = [n for n in ("gp-encoded", "gp-encoded+prescreen") if evals and n in evals]
     if not names or "random" not in evals:
@@ -189,15 +186,9 @@ def half_of_random_line(out: dict, folder: Path = HERE / "progress", draws: int 
         ratio = medians(evals[n]) / rand
         lo, hi = np.quantile(ratio, [0.05, 0.95])
         point = np.median(evals[n]) / np.median(evals["random"])
-        parts.append(f"{n}{' (default)' if n == _default() else ''} {point:.2f} [{lo:.2f}, {hi:.2f}]")
+        parts.append(f"{n}{' (default)' if n == DEFAULT else ''} {point:.2f} [{lo:.2f}, {hi:.2f}]")
     return ("evaluations to the top 1 % as a fraction of random search's (median ratio, 90 % bootstrap "
             "interval; the target is <= 0.50): " + "; ".join(parts) + ".")
-
-
-def _default() -> str:
-    from benchmarks.bench_strategies import DEFAULT
-
-    return DEFAULT
 
 
 def overall_choice(found: dict) -> tuple[list[str], str | None, int]:
